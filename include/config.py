@@ -1,0 +1,71 @@
+"""Pipeline settings, read from the environment when asked (never at import).
+
+Names follow the predecessor where it had one (CRON_SPEC, MAX_WORKERS_SALES,
+MAX_WORKERS_ADAPTIVE) so operators keep their deployment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ValueError(f"environment variable {name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    cron_spec: str
+    max_workers_sales: int
+    max_workers_adaptive: int
+    batch_size: int
+    staging_url: str
+    erp_base_url: str
+    t2a_conn_id: str
+    card_store_conn_id: str
+    redis_conn_id: str
+    t2a_max_attempts: int
+    t2a_backoff_base: float
+    t2a_backoff_max: float
+    t2a_timeout: float
+
+
+def settings() -> Settings:
+    default_staging = (Path(tempfile.gettempdir()) / "adaptive_card_pipeline").as_uri()
+    return Settings(
+        cron_spec=os.environ.get("CRON_SPEC") or "0 */2 * * *",
+        max_workers_sales=_int("MAX_WORKERS_SALES", 3),
+        max_workers_adaptive=_int("MAX_WORKERS_ADAPTIVE", 3),
+        batch_size=_int("SUBSCRIBER_BATCH_SIZE", 500),
+        staging_url=os.environ.get("STAGING_URL") or default_staging,
+        erp_base_url=os.environ.get("ERP_BASE_URL") or "https://erp.example.com",
+        t2a_conn_id=os.environ.get("T2A_CONN_ID") or "t2a_api",
+        card_store_conn_id=os.environ.get("CARD_STORE_CONN_ID") or "card_store",
+        redis_conn_id=os.environ.get("REDIS_CONN_ID") or "redis_default",
+        t2a_max_attempts=_int("T2A_MAX_ATTEMPTS", 4),
+        t2a_backoff_base=_float("T2A_BACKOFF_BASE", 1.0),
+        t2a_backoff_max=_float("T2A_BACKOFF_MAX", 30.0),
+        t2a_timeout=_float("T2A_TIMEOUT", 120.0),
+    )

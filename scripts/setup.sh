@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Make a fresh machine ready: services up, virtualenv with the pinned packages, local
+# secrets, both databases, Airflow's metadata schema and the card-store schema.
+# Idempotent and quick when nothing changed; every other script calls it first.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$PROJECT_ROOT"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. Services this project needs and that may not be running (CI starts from nothing).
+if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 30); do pg_isready -q -h "$DB_HOST" -p "$DB_PORT" && break; sleep 1; done
+fi
+if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
+  log "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 30); do redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
+# 2. Virtualenv with exactly the pinned packages (re-installed only when the pins change).
+stamp="$VENV/.installed-$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  log "installing packages into $VENV"
+  [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q uv==0.13.9
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --compile-bytecode \
+    -r requirements.txt -c constraints.txt
+  rm -f "$VENV"/.installed-*; touch "$stamp"
+fi
+
+# 3. Local secrets, generated once per checkout, never committed.
+mkdir -p "$AIRFLOW_HOME"
+if [ ! -f "$AIRFLOW_HOME/local.env" ]; then
+  log "generating local secrets in $AIRFLOW_HOME/local.env"
+  umask 077
+  "$VENV/bin/python" - > "$AIRFLOW_HOME/local.env" <<'PY'
+import secrets
+from cryptography.fernet import Fernet
+print(f"AIRFLOW__CORE__FERNET_KEY={Fernet.generate_key().decode()}")
+print(f"AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(64)}")
+print(f"AIRFLOW__API__SECRET_KEY={secrets.token_urlsafe(32)}")
+print(f"T2A_TOKEN={secrets.token_urlsafe(24)}")
+PY
+fi
+. "$PROJECT_ROOT/scripts/env.sh"   # again, now with the secrets and the venv
+
+# 4. Databases and schemas.
+for db in "$AIRFLOW_META_DB" "$DB_NAME"; do
+  if ! psql -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    log "creating database $db"
+    createdb -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" "$db"
+  fi
+done
+log "airflow db migrate"
+airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+log "card-store migrations"
+python -m include.card_store migrate
