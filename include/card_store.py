@@ -97,14 +97,16 @@ class StoreCounts:
         return {"written": self.written, "unchanged": self.unchanged, "kept_newer": self.kept_newer}
 
 
+# Unchanged content from a later interval is confirmed (run_id, interval, updated_at move;
+# created_at stays). A rerun of the same interval — the same run cleared, or another run such
+# as a second `airflow dags test` of that date — writes nothing at all.
 _CONFIRM_UNCHANGED = """
 UPDATE user_scenario_result r
    SET run_id = %(run_id)s, data_interval_end = %(interval_end)s, updated_at = now()
   FROM incoming i
  WHERE r.user_id = i.user_id AND r.scenario_id = i.scenario_id
    AND r.content_hash = i.content_hash
-   AND r.data_interval_end <= %(interval_end)s
-   AND (r.run_id <> %(run_id)s OR r.data_interval_end <> %(interval_end)s)
+   AND r.data_interval_end < %(interval_end)s
 """
 
 # Interval-ordered upsert: an older interval never replaces newer cards, equal content is

@@ -69,19 +69,25 @@ class _Problem(Exception):
 
 def render_cards(
     scenario_id: str,
-    pages: Mapping[str, Mapping[str, Any]],
+    pages: Mapping[str, Mapping[str, Any] | list],
     locale: str,
     *,
     erp_base_url: str,
+    context: Mapping[str, Any],
     templates_root: Path = DEFAULT_TEMPLATES_ROOT,
 ) -> dict[str, dict]:
-    """Render every page of one scenario result; page_id -> card, in the pages' order."""
+    """Render every page of one scenario result; page_id -> card, in the pages' order.
+
+    ``context`` (sales_org_cd, currency, period, as_of) is what every card shows besides its
+    page: the contract puts it only on the overview page, and list pages have no room for it.
+    """
     if not isinstance(pages, Mapping):
         raise CardError(f"{scenario_id} [{locale}]: pages must map page ids to page data, got {type(pages).__name__}")
     started = time.perf_counter()
     cards = {
         page_id: render_page_card(
-            scenario_id, page_id, data, locale, erp_base_url=erp_base_url, templates_root=templates_root
+            scenario_id, page_id, data, locale, erp_base_url=erp_base_url, context=context,
+            templates_root=templates_root,
         )
         for page_id, data in pages.items()
     }
@@ -95,15 +101,20 @@ def render_cards(
 def render_page_card(
     scenario_id: str,
     page_id: str,
-    page_data: Mapping[str, Any],
+    page_data: Mapping[str, Any] | list,
     locale: str,
     *,
     erp_base_url: str,
+    context: Mapping[str, Any],
     templates_root: Path = DEFAULT_TEMPLATES_ROOT,
 ) -> dict:
-    """Render and validate one page's card; any problem raises CardError naming the card."""
+    """Render and validate one page's card; any problem raises CardError naming the card.
+
+    A list page is seen by its template under its own page id (``${accounts}``).
+    """
     try:
         _check_inputs(scenario_id, page_id, page_data, locale)
+        page_data = {**context, **(page_data if isinstance(page_data, Mapping) else {page_id: page_data})}
         scenario_dir = Path(templates_root) / scenario_id
         spec = _scenario_spec(scenario_dir)
         labels = _load_json_object(scenario_dir / f"labels.{locale}.json")
@@ -121,9 +132,9 @@ def _check_inputs(scenario_id: str, page_id: str, page_data: object, locale: str
     for what, name in (("scenario_id", scenario_id), ("page_id", page_id)):
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise _Problem(f"{what} {name!r} is not a lower-case identifier")
-    if not isinstance(page_data, Mapping):
-        raise _Problem(f"page data must be an object, got {type(page_data).__name__}")
-    reserved = [key for key in _VIEW_KEYS if key in page_data]
+    if not isinstance(page_data, (Mapping, list)):
+        raise _Problem(f"page data must be an object or a list, got {type(page_data).__name__}")
+    reserved = [key for key in _VIEW_KEYS if isinstance(page_data, Mapping) and key in page_data]
     if reserved:
         raise _Problem(f"page data uses names reserved for the card view: {reserved}")
 

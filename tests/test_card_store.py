@@ -48,16 +48,25 @@ def test_first_write_then_unchanged_rerun_writes_nothing(pg):
     assert outbox == 3
 
 
-def test_unchanged_content_from_another_run_is_confirmed_not_rewritten(pg):
+def test_another_run_of_the_same_interval_writes_nothing(pg):
+    card_store.store_cards(pg, rows("a"), run_id="r1", interval_end=T0)
+    before = table(pg)
+    counts = card_store.store_cards(pg, rows("a"), run_id="r2", interval_end=T0)
+    assert counts.as_dict() == {"written": 0, "unchanged": 3, "kept_newer": 0}
+    assert table(pg) == before
+
+
+def test_unchanged_content_of_a_later_interval_is_confirmed_not_rewritten(pg):
     card_store.store_cards(pg, rows("a"), run_id="r1", interval_end=T0)
     before = {r[0]: r for r in table(pg)}
-    counts = card_store.store_cards(pg, rows("a"), run_id="r2", interval_end=T0)
-    assert counts.written == 0
-    for user, _, run_id, _, created_at, updated_at in table(pg):
-        assert run_id == "r2"
+    later = T0 + timedelta(hours=2)
+    counts = card_store.store_cards(pg, rows("a"), run_id="r2", interval_end=later)
+    assert counts.written == 0 and counts.unchanged == 3
+    for user, content_hash, run_id, interval_end, created_at, updated_at in table(pg):
+        assert (content_hash, run_id, interval_end) == ("hash-a", "r2", later)
         assert created_at == before[user][4]
-        assert updated_at >= before[user][5]
-    assert pg.get_first("SELECT count(*) FROM card_change_outbox")[0] == 3
+        assert updated_at > before[user][5]
+    assert pg.get_first("SELECT count(*) FROM card_change_outbox")[0] == 3  # no event for a confirmation
 
 
 def test_older_interval_never_overwrites_newer_cards(pg):

@@ -63,20 +63,20 @@ def make_pages(**ctx) -> dict:
             "total_target": 1234566.5, "total_est_sales": 1300.0, "total_billing": 0.0, "total_ach_rate": None,
             "top_accounts": top_accounts, "top_product_groups": groups, "issues": issues(), "orders": orders(),
         },
-        "accounts": {**head, "accounts": [
+        "accounts": [
             {**top_accounts[0], "materials": [
                 {"material": "MAT-001 모니터 27인치", "product_group": "모니터 MNT", "target": 700.0, "est_sales": 100.0, "gap": 600.0},
                 {"material": "MAT-002", "product_group": "모니터 MNT", "target": 500.0, "est_sales": 500.0, "gap": 0.0},
             ]},
             {**top_accounts[1], "materials": []},
-        ]},
-        "product_groups": {**head, "product_groups": [
+        ],
+        "product_groups": [
             {**groups[0], "accounts": [
                 {"account": "5009095 삼성전자 판매", "target": 1200.0, "est_sales": 600.0, "gap": 600.0},
                 {"account": "5009101 LG Electronics", "target": 800.0, "est_sales": 700.0, "gap": 100.0},
             ]},
-        ]},
-        "operations": {**head, "issues": issues(), "orders": orders(), "materials": [
+        ],
+        "operations": {"issues": issues(), "orders": orders(), "materials": [
             {"material": f"MAT-{i:03d} 부품", "billed": 10.0 * i, "open": 5.5, "blocked": 100.0 - i, "upcoming": 0.0,
              "issues_total": i} for i in range(10)
         ]},
@@ -146,7 +146,7 @@ def write_template(root: Path, page_id: str, body: list, **card) -> None:
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_every_page_renders_a_valid_card(locale, official_validator):
-    cards = render_cards("daily_brief", make_pages(), locale, erp_base_url=ERP)
+    cards = render_cards("daily_brief", make_pages(), locale, erp_base_url=ERP, context=context())
 
     assert list(cards) == PAGE_IDS
     for page_id, card in cards.items():
@@ -161,7 +161,7 @@ def test_every_page_renders_a_valid_card(locale, official_validator):
 def test_every_card_names_period_and_as_of_and_links_into_the_erp(locale):
     # CLDR puts a narrow no-break space (U+202F) between the en-US time and AM/PM.
     as_of_text = {"en-US": "Nov 26, 2026, 10:00\u202fAM GMT+09:00", "ko-KR": "2026. 11. 26. 오전 10:00 GMT+09:00"}[locale]
-    cards = render_cards("daily_brief", make_pages(), locale, erp_base_url=ERP)
+    cards = render_cards("daily_brief", make_pages(), locale, erp_base_url=ERP, context=context())
 
     erp_paths = {"overview": "brief", "accounts": "brief/accounts",
                  "product_groups": "brief/product-groups", "operations": "orders"}
@@ -177,7 +177,7 @@ def test_every_card_names_period_and_as_of_and_links_into_the_erp(locale):
 
 def test_erp_url_components_are_url_encoded():
     page = make_pages(sales_org_cd="55 03/서울", period="2026.11&x=1")["overview"]
-    card = render_page_card("daily_brief", "overview", page, "en-US", erp_base_url="https://erp.example.com")
+    card = render_page_card("daily_brief", "overview", page, "en-US", erp_base_url="https://erp.example.com", context=context())
 
     org = quote("55 03/서울", safe="")
     assert org == "55%2003%2F%EC%84%9C%EC%9A%B8"
@@ -187,8 +187,8 @@ def test_erp_url_components_are_url_encoded():
 def test_labels_differ_by_locale_and_cover_the_same_keys():
     assert LABELS["en-US"].keys() == LABELS["ko-KR"].keys()
     pages = make_pages()
-    en = render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP)
-    ko = render_page_card("daily_brief", "overview", pages["overview"], "ko-KR", erp_base_url=ERP)
+    en = render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP, context=context())
+    ko = render_page_card("daily_brief", "overview", pages["overview"], "ko-KR", erp_base_url=ERP, context=context())
 
     assert en["body"][0]["text"] == "Daily sales brief"
     assert ko["body"][0]["text"] == "일일 영업 브리핑"
@@ -198,8 +198,8 @@ def test_labels_differ_by_locale_and_cover_the_same_keys():
 
 def test_amounts_rates_and_counts_are_formatted_per_locale():
     pages = make_pages()
-    en = render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP)
-    ko = render_page_card("daily_brief", "overview", pages["overview"], "ko-KR", erp_base_url=ERP)
+    en = render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP, context=context())
+    ko = render_page_card("daily_brief", "overview", pages["overview"], "ko-KR", erp_base_url=ERP, context=context())
 
     # 1234566.5 USD: two decimals kept; CLDR symbol is "$" in en-US and "US$" in ko-KR.
     assert fact(en, "Target plan") == "$1,234,566.50"
@@ -219,8 +219,8 @@ def test_amounts_rates_and_counts_are_formatted_per_locale():
 
 def test_krw_has_no_decimals_and_exact_halves_round_away_from_zero():
     page = make_pages(currency="KRW")["overview"]
-    ko = render_page_card("daily_brief", "overview", page, "ko-KR", erp_base_url=ERP)
-    en = render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP)
+    ko = render_page_card("daily_brief", "overview", page, "ko-KR", erp_base_url=ERP, context=context())
+    en = render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context())
 
     # 1234566.5 KRW: the won has no minor unit; half away from zero gives 1234567
     # (banker's rounding, babel's default, would give 1234566).
@@ -238,10 +238,10 @@ def test_empty_lists_show_an_honest_empty_state(locale):
     pages = make_pages()
     pages["overview"]["top_accounts"] = []
     pages["overview"]["top_product_groups"] = []
-    pages["accounts"]["accounts"] = []
-    pages["product_groups"]["product_groups"] = []
+    pages["accounts"] = []
+    pages["product_groups"] = []
     pages["operations"]["materials"] = []
-    cards = render_cards("daily_brief", pages, locale, erp_base_url=ERP)
+    cards = render_cards("daily_brief", pages, locale, erp_base_url=ERP, context=context())
 
     overview = texts(cards["overview"])
     assert labels["empty_accounts"] in overview and labels["empty_product_groups"] in overview
@@ -253,7 +253,7 @@ def test_empty_lists_show_an_honest_empty_state(locale):
 
 
 def test_an_account_without_materials_says_so():
-    card = render_page_card("daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP)
+    card = render_page_card("daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP, context=context())
 
     [with_rows, without_rows] = elements_of_type(card, "Container")
     assert len(elements_of_type(with_rows, "TableRow")) == 1 + 2  # header + 2 materials
@@ -262,7 +262,7 @@ def test_an_account_without_materials_says_so():
 
 
 def test_ten_row_list_renders_every_row_in_order():
-    card = render_page_card("daily_brief", "operations", make_pages()["operations"], "en-US", erp_base_url=ERP)
+    card = render_page_card("daily_brief", "operations", make_pages()["operations"], "en-US", erp_base_url=ERP, context=context())
 
     [table] = elements_of_type(card, "Table")
     first_cells = [row["cells"][0]["items"][0]["text"] for row in table["rows"]]
@@ -282,7 +282,7 @@ def test_a_subscriber_with_no_rows_at_all_gets_valid_cards_that_say_so(locale, o
         "product_groups": {**context(), "product_groups": []},
         "operations": {**context(), "issues": zero_issues, "orders": zero_orders, "materials": []},
     }
-    cards = render_cards("daily_brief", pages, locale, erp_base_url=ERP)
+    cards = render_cards("daily_brief", pages, locale, erp_base_url=ERP, context=context())
 
     overview = texts(cards["overview"])
     assert LABELS[locale]["no_figures"] in overview
@@ -299,7 +299,7 @@ def test_has_figures_counts_non_zero_numbers_and_list_rows(templates):
     ])
 
     def shown(**fields) -> list[str]:
-        card = render_page_card("daily_brief", "overview", {**context(), **fields}, "en-US", erp_base_url=ERP,
+        card = render_page_card("daily_brief", "overview", {**context(), **fields}, "en-US", erp_base_url=ERP, context=context(),
                                 templates_root=templates)
         return texts(card)
 
@@ -312,16 +312,15 @@ def test_has_figures_counts_non_zero_numbers_and_list_rows(templates):
 
 
 def test_oversized_card_raises_naming_the_size():
-    page = make_pages()["accounts"]
     long_name = "아주 긴 거래처 이름 " * 40
-    page["accounts"] = [
+    page = [
         {"account": f"{i} {long_name}", "target": 1.0, "est_sales": 0.5, "ach_rate": 50.0,
          "materials": [{"material": f"M{j} {long_name}", "product_group": long_name, "target": 1.0,
                         "est_sales": 0.5, "gap": 0.5} for j in range(5)]}
         for i in range(5)
     ]
     with pytest.raises(CardError) as raised:
-        render_page_card("daily_brief", "accounts", page, "ko-KR", erp_base_url=ERP)
+        render_page_card("daily_brief", "accounts", page, "ko-KR", erp_base_url=ERP, context=context())
     message = str(raised.value)
     assert "daily_brief/accounts [ko-KR]" in message
     assert f"over the {MAX_CARD_BYTES}-byte limit" in message
@@ -337,7 +336,7 @@ def test_template_producing_an_invalid_element_raises_with_the_schema_message(te
 
     def error(page_id: str) -> str:
         with pytest.raises(CardError) as raised:
-            render_page_card("daily_brief", page_id, pages[page_id], "en-US", erp_base_url=ERP, templates_root=templates)
+            render_page_card("daily_brief", page_id, pages[page_id], "en-US", erp_base_url=ERP, context=context(), templates_root=templates)
         return str(raised.value)
 
     assert error("overview") == ("card daily_brief/overview [en-US]: schema 1.5 violation at /body/0: "
@@ -345,7 +344,7 @@ def test_template_producing_an_invalid_element_raises_with_the_schema_message(te
     assert error("accounts") == 'card daily_brief/accounts [en-US]: schema 1.5 violation at /body/0: "text" is a required property'
     assert error("operations") == "card daily_brief/operations [en-US]: schema 1.5 violation at /body/0: unknown element type 'Sparkline'"
     # the real templates next to them are untouched by the override
-    assert render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP)
+    assert render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP, context=context())
 
 
 def test_schema_gaps_are_closed(templates):
@@ -356,19 +355,19 @@ def test_schema_gaps_are_closed(templates):
     del template["version"]
     (templates / "daily_brief" / "overview.json").write_text(json.dumps(template))
     with pytest.raises(CardError, match="type 'AdaptiveCard' and version '1.5'"):
-        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, templates_root=templates)
+        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context(), templates_root=templates)
 
     write_template(templates, "accounts", [{"type": "TextBlock", "text": "x"}],
                    actions=[{"type": "Action.OpenUrl", "title": "x", "url": "${labels.open_in_erp} ${period}"}])
     with pytest.raises(CardError, match=r'at /actions/0/url: "Open in ERP 2026.11" is not a "uri-reference"'):
-        render_page_card("daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP,
+        render_page_card("daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP, context=context(),
                          templates_root=templates)
 
 
 def test_unresolved_binding_raises_naming_the_binding_and_place(templates):
     write_template(templates, "overview", [{"type": "TextBlock", "text": "${labels.no_such_label}"}])
     with pytest.raises(CardError) as raised:
-        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url=ERP,
+        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url=ERP, context=context(),
                          templates_root=templates)
     assert str(raised.value) == ("card daily_brief/overview [en-US]: template /body/0/text: "
                                  "${labels.no_such_label} does not resolve: no 'no_such_label' in the data")
@@ -378,25 +377,25 @@ def test_page_missing_a_field_the_template_needs_raises():
     page = make_pages()["overview"]
     del page["total_billing"]
     with pytest.raises(CardError, match=r"\$\{total_billing.text\} does not resolve: no 'total_billing'"):
-        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP)
+        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context())
 
 
 def test_a_raw_number_is_never_shown_unformatted(templates):
     write_template(templates, "overview", [{"type": "TextBlock", "text": "Total ${total_target.raw}"}])
     with pytest.raises(CardError, match=r"\$\{total_target.raw\} is 1234566.5, not text"):
-        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url=ERP,
+        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url=ERP, context=context(),
                          templates_root=templates)
 
 
 def test_missing_template_raises(templates):
     (templates / "daily_brief" / "operations.json").unlink()
     with pytest.raises(CardError, match=r"daily_brief/operations \[ko-KR\]: missing template file .*operations.json"):
-        render_cards("daily_brief", make_pages(), "ko-KR", erp_base_url=ERP, templates_root=templates)
+        render_cards("daily_brief", make_pages(), "ko-KR", erp_base_url=ERP, context=context(), templates_root=templates)
 
 
 def test_unknown_locale_raises():
     with pytest.raises(CardError, match=r"daily_brief/overview \[fr-FR\]: unsupported locale 'fr-FR'"):
-        render_cards("daily_brief", make_pages(), "fr-FR", erp_base_url=ERP)
+        render_cards("daily_brief", make_pages(), "fr-FR", erp_base_url=ERP, context=context())
 
 
 @pytest.mark.parametrize(
@@ -414,12 +413,12 @@ def test_bad_page_data_is_named_not_coerced(change, expected):
     page = make_pages()["overview"]
     change(page)
     with pytest.raises(CardError, match=expected):
-        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP)
+        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context())
 
 
 def test_bad_erp_base_url_raises():
     with pytest.raises(CardError, match="erp_base_url 'erp.example.com' must be an http"):
-        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url="erp.example.com")
+        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url="erp.example.com", context=context())
 
 
 # --- determinism ---
@@ -427,17 +426,17 @@ def test_bad_erp_base_url_raises():
 _RENDER_SCRIPT = """
 import json, sys
 sys.path.insert(0, {tests!r})
-from test_cards import make_pages, ERP
+from test_cards import make_pages, context, ERP
 from include.cards import render_cards
-cards = {{loc: render_cards("daily_brief", make_pages(), loc, erp_base_url=ERP) for loc in ("en-US", "ko-KR")}}
+cards = {{loc: render_cards("daily_brief", make_pages(), loc, erp_base_url=ERP, context=context()) for loc in ("en-US", "ko-KR")}}
 sys.stdout.write(json.dumps(cards, ensure_ascii=False, separators=(",", ":")))
 """
 
 
 def test_cards_are_deterministic_byte_for_byte():
     pages = make_pages()
-    first = {loc: render_cards("daily_brief", pages, loc, erp_base_url=ERP) for loc in SUPPORTED_LOCALES}
-    again = {loc: render_cards("daily_brief", copy.deepcopy(pages), loc, erp_base_url=ERP) for loc in SUPPORTED_LOCALES}
+    first = {loc: render_cards("daily_brief", pages, loc, erp_base_url=ERP, context=context()) for loc in SUPPORTED_LOCALES}
+    again = {loc: render_cards("daily_brief", copy.deepcopy(pages), loc, erp_base_url=ERP, context=context()) for loc in SUPPORTED_LOCALES}
     here = json.dumps(first, ensure_ascii=False, separators=(",", ":"))
     assert here == json.dumps(again, ensure_ascii=False, separators=(",", ":"))
     assert pages == make_pages()  # rendering does not touch its input

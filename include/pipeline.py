@@ -1,0 +1,248 @@
+"""The pipeline's task bodies: one function per DAG task, plain arguments in, small dicts out.
+
+The DAG file only wires these together. Everything heavy travels through the run's staging
+area; XCom carries references and counts. Items that fail for a reason retrying cannot fix
+(a T2A error after the client's retries, a bad subscriber, an invalid card) become dead
+letters and the run goes on; anything else raises and is retried by Airflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from include import card_store, change_events, merge, staging, subscribers
+from include.cards import CardError, render_cards
+from include.config import settings
+from include.scenarios import available_scenarios, load_scenario, run_batch
+from include.t2a_client import (ReportingPeriod, SalesOrg, T2AClient, T2AError, org_query_params,
+                                reporting_period)
+
+log = logging.getLogger(__name__)
+
+CANDIDATES_FILE = "candidates.json"  # active subscribers as read
+SUBSCRIBERS_FILE = "subscribers.json"  # the servable ones
+
+
+def _client() -> T2AClient:
+    cfg = settings()
+    return T2AClient(cfg.t2a_conn_id, max_attempts=cfg.t2a_max_attempts,
+                     backoff_base=cfg.t2a_backoff_base, backoff_max=cfg.t2a_backoff_max,
+                     timeout=cfg.t2a_timeout)
+
+
+def canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def migrate_schema() -> list[str]:
+    return card_store.migrate(card_store.hook())
+
+
+def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
+    """Open the run: record it, pick this attempt's staging area, read the subscribers."""
+    pg = card_store.hook()
+    card_store.start_run(pg, run_id=run_id, interval_end=interval_end)
+    active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"),
+                                     user_ids=params.get("user_ids"))
+    plan_id = uuid.uuid4().hex[:12]
+    area = staging.run_area(run_id, plan_id)
+    area.mkdir(parents=True, exist_ok=True)
+    (area / CANDIDATES_FILE).write_text(json.dumps([s.as_dict() for s in active]))
+    log.info("run %s plan %s: %d active subscribers (params %s), staging %s",
+             run_id, plan_id, len(active), {k: v for k, v in params.items() if v}, area)
+    return {"run_id": run_id, "plan_id": plan_id, "area": str(area),
+            "interval_end": interval_end.isoformat(), "candidates": len(active),
+            "batch_size": params.get("batch_size") or settings().batch_size,
+            "force_rewrite": bool(params.get("force_rewrite"))}
+
+
+def resolve_orgs(plan: dict) -> list[dict]:
+    """Check subscribers against T2A's organizations; return the organizations to fetch.
+
+    Exactly the organizations of servable subscribers — never one nobody active belongs to.
+    A subscriber T2A cannot serve (or with a bad row) becomes a dead letter.
+    """
+    pg = card_store.hook()
+    area = staging.area_from_url(plan["area"])
+    candidates = [subscribers.Subscriber(**row) for row in json.loads((area / CANDIDATES_FILE).read_text())]
+    try:
+        t2a_orgs = {org.code: org for org in _client().list_sales_orgs()}
+    except T2AError as exc:
+        # The client already retried transient failures: retrying the task would nest retries.
+        raise AirflowFailException(f"cannot list T2A's sales organizations: {exc}") from exc
+    valid, rejected = subscribers.validate(candidates, known_orgs=set(t2a_orgs),
+                                           known_scenarios=available_scenarios())
+    for r in rejected:
+        card_store.record_dead_letter(
+            pg, run_id=plan["run_id"], stage="subscriber",
+            item_key=r.user_id if r.scenario_id is None else f"{r.user_id}:{r.scenario_id}",
+            payload={"user_id": r.user_id, "scenario_id": r.scenario_id, "subscriber": r.row},
+            error=r.problem, attempts=1)
+    (area / SUBSCRIBERS_FILE).write_text(json.dumps([s.as_dict() for s in valid]))
+    interval_end = datetime.fromisoformat(plan["interval_end"])
+    orgs = []
+    for code in sorted({s.sales_org_cd for s in valid}):
+        org = t2a_orgs[code]
+        period = reporting_period(interval_end, org.tz_offset)
+        orgs.append({"sales_org_cd": code, "name": org.name, "currency": org.currency,
+                     "tz_offset": org.tz_offset, "period": period.month,
+                     "period_compact": period.month_compact, "date": period.date,
+                     "plan_id": plan["plan_id"], "area": plan["area"]})
+    log.info("%d servable subscribers, %d rejected; %d sales orgs to fetch of %d in T2A",
+             len(valid), len(rejected), len(orgs), len(t2a_orgs))
+    return orgs
+
+
+def fetch_org(org: dict, *, run_id: str) -> dict:
+    """Fetch one organization's three queries into the plan's staging area."""
+    code = org["sales_org_cd"]
+    area = staging.area_from_url(org["area"])
+    sales_org = SalesOrg(code=code, name=org["name"], currency=org["currency"], tz_offset=org["tz_offset"])
+    period = ReportingPeriod(month=org["period"], month_compact=org["period_compact"], date=org["date"])
+    queries = org_query_params(sales_org, period)
+    client = _client()
+    started = time.monotonic()
+    rows: dict[str, int] = {}
+    try:
+        for query, params in queries.items():
+            extract = client.query(query, params, org=code)
+            rows[query] = merge.write_org_extract(area, code, query, extract.rows)
+    except T2AError as exc:
+        card_store.record_dead_letter(
+            card_store.hook(), run_id=run_id, stage="fetch", item_key=code,
+            payload={"sales_org_cd": code, "queries": queries}, error=str(exc),
+            attempts=getattr(exc, "attempts", 1))
+        return {"sales_org_cd": code, "plan_id": org["plan_id"], "status": "failed", "error": str(exc)}
+    log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
+    return {"sales_org_cd": code, "plan_id": org["plan_id"], "status": "ok", "rows": rows}
+
+
+def merge_run(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
+    """Merge the organizations this plan attempt fetched successfully — and nothing else.
+
+    Mapped results are matched to the plan by ``plan_id``: after a shrinking re-run Airflow
+    can still hand over XComs of map indices that no longer exist, and those must not merge.
+    """
+    planned = [o["sales_org_cd"] for o in orgs]
+    results = {r["sales_org_cd"]: r for r in fetched
+               if r and r.get("plan_id") == plan["plan_id"] and r["sales_org_cd"] in planned}
+    missing = [code for code in planned if code not in results]
+    if missing:
+        raise RuntimeError(f"plan {plan['plan_id']}: no fetch result for sales orgs {missing}")
+    ok = [code for code in planned if results[code]["status"] == "ok"]
+    failed = [code for code in planned if results[code]["status"] != "ok"]
+    index = merge.merge_extracts(staging.area_from_url(plan["area"]), ok)
+    rows = {query: sum(results[c]["rows"][query] for c in ok) for query in merge.MERGED_FILES}
+    log.info("merged %d orgs (%d failed %s): rows %s", len(ok), len(failed), failed, rows)
+    return {"orgs_ok": ok, "orgs_failed": failed, "rows": rows, "index": index}
+
+
+def plan_batches(plan: dict, merged: dict) -> list[dict]:
+    """Split the servable subscribers into batches; subscribers of failed orgs keep their cards."""
+    area = staging.area_from_url(plan["area"])
+    served_orgs = set(merged["orgs_ok"])
+    subs = [subscribers.Subscriber(**row) for row in json.loads((area / SUBSCRIBERS_FILE).read_text())
+            if row["sales_org_cd"] in served_orgs]
+    from airflow.configuration import conf  # core config: read when planning, not at import
+
+    batches = subscribers.plan_batches(subs, plan["batch_size"], conf.getint("core", "max_map_length"))
+    (area / "batches").mkdir(parents=True, exist_ok=True)
+    refs = []
+    for number, batch in enumerate(batches, start=1):
+        (area / "batches" / f"{number:04d}.json").write_text(json.dumps([s.as_dict() for s in batch]))
+        orgs = sorted({s.sales_org_cd for s in batch})
+        refs.append({"batch": number, "of": len(batches), "size": len(batch), "orgs": orgs})
+    log.info("%d subscribers in %d batches (batch size %d)", len(subs), len(batches), plan["batch_size"])
+    return refs
+
+
+def _org_context(plan_orgs: list[dict], interval_end: str) -> dict[str, dict]:
+    return {o["sales_org_cd"]: {"currency": o["currency"], "period": o["period"], "as_of": interval_end}
+            for o in plan_orgs}
+
+
+def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> dict:
+    """Run every scenario for one batch of subscribers and store their cards in one transaction."""
+    started = time.monotonic()
+    cfg = settings()
+    area = staging.area_from_url(plan["area"])
+    subs = json.loads((area / "batches" / f"{batch['batch']:04d}.json").read_text())
+    data = {query: merge.read_merged(area, merged["index"], query, batch["orgs"])
+            for query in merge.MERGED_FILES}
+    context = _org_context(orgs, plan["interval_end"])
+    interval_end = datetime.fromisoformat(plan["interval_end"])
+    pg = card_store.hook()
+    rows: list[card_store.CardRow] = []
+    dead = 0
+    locale_of = {s["user_id"]: s["locale"] for s in subs}
+    for scenario_id in available_scenarios():
+        # The engine serves only subscribers whose scenario list names this scenario (or is NULL).
+        for audience in run_batch(load_scenario(scenario_id), subs, data, context):
+            for locale in sorted({locale_of[u] for u in audience.user_ids}):
+                users = [u for u in audience.user_ids if locale_of[u] == locale]
+                try:
+                    cards = render_cards(scenario_id, audience.pages, locale, erp_base_url=cfg.erp_base_url,
+                                         context={"sales_org_cd": audience.sales_org_cd,
+                                                  **context[audience.sales_org_cd]})
+                except CardError as exc:
+                    for user_id in users:
+                        card_store.record_dead_letter(
+                            pg, run_id=plan["run_id"], stage="scenario", item_key=f"{user_id}:{scenario_id}",
+                            payload={"user_id": user_id, "scenario_id": scenario_id,
+                                     "interval_end": plan["interval_end"]},
+                            error=str(exc), attempts=1)
+                    dead += len(users)
+                    continue
+                pages_json, cards_json = canonical_json(audience.pages), canonical_json(cards)
+                digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
+                rows.extend(card_store.CardRow(u, scenario_id, audience.sales_org_cd, pages_json,
+                                               cards_json, digest) for u in users)
+    counts = card_store.store_cards(pg, rows, run_id=plan["run_id"], interval_end=interval_end,
+                                    force=plan["force_rewrite"])
+    log.info("batch %d/%d: %d subscribers, %d cards rows, %d dead letters in %.2fs",
+             batch["batch"], batch["of"], len(subs), len(rows), dead, time.monotonic() - started)
+    return {"batch": batch["batch"], "subscribers": len(subs), "dead_letters": dead, **counts.as_dict()}
+
+
+def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None,
+                 results: list[dict | None]) -> dict:
+    """Publish queued change events and record the run's counts; fail if a batch was lost.
+
+    Runs even when an upstream task failed (trigger rule ``all_done``) so that
+    ``pipeline_run`` always says how the run ended.
+    """
+    cfg = settings()
+    pg = card_store.hook()
+    done = {r["batch"]: r for r in results or [] if r}
+    expected = {b["batch"] for b in batches or []}
+    incomplete = merged is None or batches is None or not expected <= set(done)
+    published = change_events.publish_pending(pg, cfg.redis_conn_id)
+    counts = {
+        "orgs_fetched": len(merged["orgs_ok"]) if merged else 0,
+        "orgs_failed": len(merged["orgs_failed"]) if merged else 0,
+        "subscribers_served": sum(r["subscribers"] - r["dead_letters"] for r in done.values()),
+        "cards_written": sum(r["written"] for r in done.values()),
+        "cards_unchanged": sum(r["unchanged"] for r in done.values()),
+        "dead_letters": card_store.count_dead_letters(pg, plan["run_id"]),
+    }
+    status = "failed" if incomplete else ("partial" if counts["dead_letters"] else "success")
+    card_store.finish_run(pg, run_id=plan["run_id"], status=status, counts=counts)
+    log.info("run %s %s: %s, %d change events published", plan["run_id"], status, counts, published)
+    if incomplete:
+        missing = sorted(expected - set(done))
+        raise AirflowFailException(f"run {plan['run_id']}: incomplete (missing batches {missing});"
+                                   " see the failed upstream tasks")
+    return {**counts, "status": status, "events_published": published}
+
+
+def interval_end(context) -> datetime:
+    """The run's data interval end; a manual run without a logical date uses its run_after."""
+    return context.get("data_interval_end") or context["dag_run"].run_after
