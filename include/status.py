@@ -13,17 +13,23 @@ _RUN_COLUMNS = ("run_id", "data_interval_end", "status", "started_at", "finished
                 *card_store.RUN_COUNTERS)
 
 
+def _first(pg: PostgresHook, sql: str, params: tuple = ()) -> tuple | None:
+    """One row through a plain cursor (the hook's helpers log every statement at INFO)."""
+    with card_store.transaction(pg) as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()
+
+
 def last_run(pg: PostgresHook) -> dict | None:
-    row = pg.get_first(f"SELECT {', '.join(_RUN_COLUMNS)} FROM pipeline_run ORDER BY started_at DESC LIMIT 1")
+    row = _first(pg, f"SELECT {', '.join(_RUN_COLUMNS)} FROM pipeline_run ORDER BY started_at DESC LIMIT 1")
     return dict(zip(_RUN_COLUMNS, row)) if row else None
 
 
-def sample_card(pg: PostgresHook, run_id: str, page: str = "overview") -> tuple[str, str, dict] | None:
-    """(user_id, locale, card) of one card the run wrote or confirmed."""
-    row = pg.get_first(
-        "SELECT r.user_id, s.locale, r.cards -> %s FROM user_scenario_result r"
-        " JOIN card_subscriber s USING (user_id) WHERE r.run_id = %s ORDER BY r.user_id LIMIT 1",
-        parameters=(page, run_id))
+def sample_card(pg: PostgresHook, page: str = "overview") -> tuple[str, str, dict] | None:
+    """(user_id, locale, card) of one of the newest stored cards."""
+    row = _first(pg, "SELECT r.user_id, s.locale, r.cards -> %s FROM user_scenario_result r"
+                     " JOIN card_subscriber s USING (user_id) WHERE r.cards ? %s"
+                     " ORDER BY r.data_interval_end DESC, r.user_id LIMIT 1", (page, page))
     return (row[0], row[1], row[2]) if row else None
 
 
@@ -42,7 +48,7 @@ def main() -> None:
           f" cards written {run['cards_written']}, unchanged {run['cards_unchanged']};"
           f" dead letters {run['dead_letters']}")
     if args.sample_card:
-        sample = sample_card(pg, run["run_id"])
+        sample = sample_card(pg)
         if sample:
             user_id, locale, card = sample
             print(f"sample card: user {user_id}, page overview, locale {locale}")

@@ -22,7 +22,8 @@ echo "[demo] T2A stand-in on $T2A_API_URL (log: $AIRFLOW_HOME/logs/t2a-standin.l
 
 python -m t2a_standin.seed --subscribers "${DEMO_SUBSCRIBERS:-300}" --preset "${DEMO_PRESET:-small}"
 
-logical_date="${DEMO_DATE:-$(date -u +%Y-%m-%dT%H:00:00+00:00)}"
+hour=$(date -u +%H); slot=$(printf %02d $(( 10#$hour / 2 * 2 )))  # the latest 2-hourly schedule slot
+logical_date="${DEMO_DATE:-$(date -u +%Y-%m-%dT)$slot:00:00+00:00}"
 echo "[demo] airflow dags test adaptive_card_pipeline $logical_date (log: $AIRFLOW_HOME/logs/demo-dags-test.log)"
 if ! airflow dags test adaptive_card_pipeline "$logical_date" >"$AIRFLOW_HOME/logs/demo-dags-test.log" 2>&1; then
   tail -50 "$AIRFLOW_HOME/logs/demo-dags-test.log"; exit 1

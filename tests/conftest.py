@@ -19,7 +19,8 @@ DB_HOST = os.environ.get("DB_HOST", "127.0.0.1")
 DB_PORT = int(os.environ.get("DB_PORT", "5432"))
 DB_USER = os.environ.get("DB_USER", "postgres")
 TEST_DB = f"acp_test_{os.getpid()}"
-TEST_REDIS_DB = 15
+# Per session, so two test sessions on one machine (developers, helpers) do not share a stream.
+TEST_REDIS_DB = 1 + os.getpid() % 15
 CARD_TABLES = ("card_subscriber", "user_scenario_result", "pipeline_dead_letter", "pipeline_run",
                "card_change_outbox")
 

@@ -88,6 +88,37 @@ def test_first_run_serves_every_subscriber(world):
     assert {e[1]["run_id"] for e in events} == {run["run_id"]}
 
 
+def test_stored_pages_match_an_independent_computation(world):
+    """Every subscriber's stored pages equal the plain-Decimal reading of the contract, computed
+    from data fetched straight from T2A — so fetch, merge, batching and storage lose nothing."""
+    from datetime import datetime
+
+    from include.t2a_client import T2AClient, org_query_params, reporting_period
+    from tests.daily_brief_reference import reference_pages
+
+    client = T2AClient(backoff_base=0.05)
+    data: dict[str, list[dict]] = {"SALES_ORG": [], "SALES_TOTAL": [], "ORDER_STATUS": []}
+    contexts = {}
+    for org in client.list_sales_orgs():
+        period = reporting_period(datetime.fromisoformat(T1), org.tz_offset)
+        contexts[org.code] = {"currency": org.currency, "period": period.month, "as_of": T1}
+        for query, params in org_query_params(org, period).items():
+            extract = client.query(query, params, org=org.code)
+            data[query] += [{"SALES_ORG_CD": org.code, **dict(zip(extract.headers, row))} for row in extract.rows]
+
+    stored = world["pg"].get_records(
+        "SELECT s.user_id, s.sales_org_cd, s.accounts, s.product_groups, r.pages"
+        " FROM card_subscriber s JOIN user_scenario_result r USING (user_id)")
+    assert len(stored) == SUBSCRIBERS
+    nonempty = 0
+    for user_id, org, accounts, groups, pages in stored:
+        subscriber = {"sales_org_cd": org, "accounts": accounts, "product_groups": groups}
+        expected = reference_pages(subscriber, data, contexts[org])
+        assert pages == expected, user_id
+        nonempty += bool(pages["overview"]["top_accounts"])
+    assert nonempty > SUBSCRIBERS // 2  # the comparison is not vacuous
+
+
 def test_unchanged_rerun_writes_no_card_rows(world):
     before = card_table(world["pg"])
     events_before = world["redis"].xlen(change_events.STREAM)
