@@ -50,6 +50,7 @@ class Settings:
     t2a_backoff_base: float
     t2a_backoff_max: float
     t2a_timeout: float
+    stale_fallback_max_age_hours: float
 
 
 def settings() -> Settings:
@@ -68,4 +69,5 @@ def settings() -> Settings:
         t2a_backoff_base=_float("T2A_BACKOFF_BASE", 1.0),
         t2a_backoff_max=_float("T2A_BACKOFF_MAX", 30.0),
         t2a_timeout=_float("T2A_TIMEOUT", 120.0),
+        stale_fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
     )

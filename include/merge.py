@@ -16,11 +16,12 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import pandas as pd
 from airflow.sdk import ObjectStoragePath
 
-from include.staging import org_extract
+from include.staging import last_good, org_extract
 from include.t2a_client import QUERIES
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,45 @@ def write_org_extract(area: ObjectStoragePath, org: str, query: str, rows: Itera
             writer.writerow([org, *("" if v is None else v for v in row)])
             count += 1
     return count
+
+
+def keep_last_good(area: ObjectStoragePath, org: str, meta: dict) -> bool:
+    """Copy an organization's fresh extracts to its last-good folder, unless a newer one is there.
+
+    ``meta`` holds at least ``interval_end`` (ISO 8601); a backfill of an older interval never
+    replaces newer data. Returns whether the copy was made.
+    """
+    target = last_good(org)
+    current = target / "meta.json"
+    if current.exists() and (datetime.fromisoformat(json.loads(current.read_text())["interval_end"])
+                             > datetime.fromisoformat(meta["interval_end"])):
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    for query in MERGED_FILES:
+        with org_extract(area, org, query).open("rb") as src, (target / f"{query}.csv").open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    current.write_text(json.dumps(meta, sort_keys=True))  # written last: marks a complete copy
+    return True
+
+
+def restore_last_good(area: ObjectStoragePath, org: str, *, interval_end: str, max_age_hours: float) -> dict | None:
+    """Put an organization's last good extracts into this attempt's area if young enough.
+
+    Returns their meta (``interval_end``, ``period`` …) or None when there is none to use.
+    """
+    source = last_good(org)
+    if max_age_hours <= 0 or not (source / "meta.json").exists():
+        return None
+    meta = json.loads((source / "meta.json").read_text())
+    age = datetime.fromisoformat(interval_end) - datetime.fromisoformat(meta["interval_end"])
+    if not timedelta(0) <= age <= timedelta(hours=max_age_hours):
+        return None
+    for query in MERGED_FILES:
+        destination = org_extract(area, org, query)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with (source / f"{query}.csv").open("rb") as src, destination.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    return meta
 
 
 def merge_extracts(area: ObjectStoragePath, orgs: list[str]) -> dict:

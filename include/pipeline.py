@@ -95,14 +95,20 @@ def resolve_orgs(plan: dict) -> list[dict]:
         orgs.append({"sales_org_cd": code, "name": org.name, "currency": org.currency,
                      "tz_offset": org.tz_offset, "period": period.month,
                      "period_compact": period.month_compact, "date": period.date,
-                     "plan_id": plan["plan_id"], "area": plan["area"]})
+                     "plan_id": plan["plan_id"], "area": plan["area"],
+                     "interval_end": plan["interval_end"]})
     log.info("%d servable subscribers, %d rejected; %d sales orgs to fetch of %d in T2A",
              len(valid), len(rejected), len(orgs), len(t2a_orgs))
     return orgs
 
 
 def fetch_org(org: dict, *, run_id: str) -> dict:
-    """Fetch one organization's three queries into the plan's staging area."""
+    """Fetch one organization's three queries into the plan's staging area.
+
+    On a T2A error (after the client's retries) the org is dead-lettered; if its last good
+    extracts are younger than STALE_FALLBACK_MAX_AGE_HOURS they stand in, and its cards say
+    which data time they show. Otherwise its subscribers keep the cards they have.
+    """
     code = org["sales_org_cd"]
     area = staging.area_from_url(org["area"])
     sales_org = SalesOrg(code=code, name=org["name"], currency=org["currency"], tz_offset=org["tz_offset"])
@@ -111,6 +117,7 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
     client = _client()
     started = time.monotonic()
     rows: dict[str, int] = {}
+    result = {"sales_org_cd": code, "plan_id": org["plan_id"]}
     try:
         for query, params in queries.items():
             extract = client.query(query, params, org=code)
@@ -120,9 +127,16 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
             card_store.hook(), run_id=run_id, stage="fetch", item_key=code,
             payload={"sales_org_cd": code, "queries": queries}, error=str(exc),
             attempts=getattr(exc, "attempts", 1))
-        return {"sales_org_cd": code, "plan_id": org["plan_id"], "status": "failed", "error": str(exc)}
+        stale = merge.restore_last_good(area, code, interval_end=org["interval_end"],
+                                        max_age_hours=settings().stale_fallback_max_age_hours)
+        if stale is None:
+            return {**result, "status": "failed", "error": str(exc)}
+        log.warning("sales org %s: serving last good data as of %s", code, stale["interval_end"])
+        return {**result, "status": "fallback", "error": str(exc), "rows": stale["rows"],
+                "as_of": stale["interval_end"], "period": stale["period"]}
+    merge.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
     log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
-    return {"sales_org_cd": code, "plan_id": org["plan_id"], "status": "ok", "rows": rows}
+    return {**result, "status": "ok", "rows": rows}
 
 
 def merge_run(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
@@ -138,17 +152,22 @@ def merge_run(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
     if missing:
         raise RuntimeError(f"plan {plan['plan_id']}: no fetch result for sales orgs {missing}")
     ok = [code for code in planned if results[code]["status"] == "ok"]
-    failed = [code for code in planned if results[code]["status"] != "ok"]
-    index = merge.merge_extracts(staging.area_from_url(plan["area"]), ok)
-    rows = {query: sum(results[c]["rows"][query] for c in ok) for query in merge.MERGED_FILES}
-    log.info("merged %d orgs (%d failed %s): rows %s", len(ok), len(failed), failed, rows)
-    return {"orgs_ok": ok, "orgs_failed": failed, "rows": rows, "index": index}
+    stale = {code: {"as_of": results[code]["as_of"], "period": results[code]["period"]}
+             for code in planned if results[code]["status"] == "fallback"}
+    failed = [code for code in planned if results[code]["status"] == "failed"]
+    served = [code for code in planned if code in ok or code in stale]
+    index = merge.merge_extracts(staging.area_from_url(plan["area"]), served)
+    rows = {query: sum(results[c]["rows"][query] for c in served) for query in merge.MERGED_FILES}
+    log.info("merged %d orgs (%d from last good data %s, %d failed %s): rows %s",
+             len(served), len(stale), sorted(stale), len(failed), failed, rows)
+    return {"orgs_served": served, "orgs_ok": ok, "orgs_stale": stale, "orgs_failed": failed,
+            "rows": rows, "index": index}
 
 
 def plan_batches(plan: dict, merged: dict) -> list[dict]:
     """Split the servable subscribers into batches; subscribers of failed orgs keep their cards."""
     area = staging.area_from_url(plan["area"])
-    served_orgs = set(merged["orgs_ok"])
+    served_orgs = set(merged["orgs_served"])
     subs = [subscribers.Subscriber(**row) for row in json.loads((area / SUBSCRIBERS_FILE).read_text())
             if row["sales_org_cd"] in served_orgs]
     from airflow.configuration import conf  # core config: read when planning, not at import
@@ -164,8 +183,10 @@ def plan_batches(plan: dict, merged: dict) -> list[dict]:
     return refs
 
 
-def _org_context(plan_orgs: list[dict], interval_end: str) -> dict[str, dict]:
-    return {o["sales_org_cd"]: {"currency": o["currency"], "period": o["period"], "as_of": interval_end}
+def _org_context(plan_orgs: list[dict], merged: dict, interval_end: str) -> dict[str, dict]:
+    """Per org: currency, and the period and as-of time of the data actually used."""
+    return {o["sales_org_cd"]: {"currency": o["currency"], "period": o["period"], "as_of": interval_end,
+                                **merged["orgs_stale"].get(o["sales_org_cd"], {})}
             for o in plan_orgs}
 
 
@@ -177,7 +198,7 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     subs = json.loads((area / "batches" / f"{batch['batch']:04d}.json").read_text())
     data = {query: merge.read_merged(area, merged["index"], query, batch["orgs"])
             for query in merge.MERGED_FILES}
-    context = _org_context(orgs, plan["interval_end"])
+    context = _org_context(orgs, merged, plan["interval_end"])
     interval_end = datetime.fromisoformat(plan["interval_end"])
     pg = card_store.hook()
     rows: list[card_store.CardRow] = []
@@ -228,6 +249,7 @@ def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None,
     counts = {
         "orgs_fetched": len(merged["orgs_ok"]) if merged else 0,
         "orgs_failed": len(merged["orgs_failed"]) if merged else 0,
+        "orgs_fallback": len(merged["orgs_stale"]) if merged else 0,
         "subscribers_served": sum(r["subscribers"] - r["dead_letters"] for r in done.values()),
         "cards_written": sum(r["written"] for r in done.values()),
         "cards_unchanged": sum(r["unchanged"] for r in done.values()),

@@ -38,3 +38,11 @@ def area_from_url(url: str) -> ObjectStoragePath:
 
 def org_extract(area: ObjectStoragePath, org: str, query: str) -> ObjectStoragePath:
     return area / "orgs" / org / f"{query}.csv"
+
+
+def last_good(org: str) -> ObjectStoragePath:
+    """Where an organization's newest successful extracts are kept for the stale fallback.
+
+    Outside any run's folder on purpose: it outlives the run that fetched it.
+    """
+    return root() / "last_good" / org
