@@ -25,7 +25,7 @@ def subscriber_rows(dataset: Dataset, count: int, seed: int = 7) -> list[tuple]:
     rows: list[tuple] = []
     for n in range(1, count + 1):
         org = orgs[n % len(orgs)]
-        if n % 10 == 0 and rows:
+        if n % 7 == 0 and rows:
             twin = rows[-1]  # same org, accounts and groups as the previous subscriber
             accounts, groups, org = twin[4], twin[5], twin[3]
         else:

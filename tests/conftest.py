@@ -77,3 +77,11 @@ def t2a_server(t2a_token):
             {"conn_type": "http", "host": server.host, "port": server.port, "schema": "http",
              "password": t2a_token})
         yield server
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests import fault_table
+
+    if fault_table.ROWS:
+        terminalreporter.section("fault suite")
+        terminalreporter.write_line(fault_table.render())

@@ -6,20 +6,13 @@ The runs build on each other (module-scoped state), in the order a user would do
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
+from tests.dag_runs import card_table, dags_test
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
 T1 = "2026-11-26T10:00:00+00:00"
 T0 = "2026-11-26T08:00:00+00:00"
 T2 = "2026-11-26T12:00:00+00:00"
@@ -38,35 +31,12 @@ def world(card_store_db, redis_db, t2a_server, tmp_path_factory):
             "staging": tmp_path_factory.mktemp("staging").as_uri()}
 
 
-def dags_test(world, logical_date: str, conf: dict | None = None) -> dict:
-    """Run the DAG once; return its pipeline_run row."""
-    env = {**os.environ, "STAGING_URL": world["staging"], "SUBSCRIBER_BATCH_SIZE": "30",
-           "T2A_BACKOFF_BASE": "0.05"}
-    cmd = [sys.executable, "-m", "airflow", "dags", "test", "adaptive_card_pipeline", logical_date]
-    if conf:
-        cmd += ["--conf", json.dumps(conf)]
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"dags-test-{logical_date[:13]}.log").write_text(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    row = world["pg"].get_first(
-        "SELECT run_id, status, orgs_fetched, orgs_failed, subscribers_served, cards_written,"
-        " cards_unchanged, dead_letters FROM pipeline_run WHERE data_interval_end = %s"
-        " ORDER BY started_at DESC LIMIT 1", parameters=(logical_date,))
-    assert row, f"no pipeline_run row for {logical_date}"
-    keys = ("run_id", "status", "orgs_fetched", "orgs_failed", "subscribers_served", "cards_written",
-            "cards_unchanged", "dead_letters")
-    return dict(zip(keys, row))
-
-
-def card_table(pg) -> list[tuple]:
-    return pg.get_records("SELECT user_id, scenario_id, sales_org_cd, content_hash, run_id,"
-                          " data_interval_end, created_at, updated_at FROM user_scenario_result"
-                          " ORDER BY user_id, scenario_id")
+def run_dag(world, logical_date: str, conf: dict | None = None) -> dict:
+    return dags_test(world["pg"], world["staging"], logical_date, conf)
 
 
 def test_first_run_serves_every_subscriber(world):
-    run = dags_test(world, T1)
+    run = run_dag(world, T1)
     pg = world["pg"]
     orgs = pg.get_first("SELECT count(DISTINCT sales_org_cd) FROM card_subscriber WHERE active")[0]
     assert run["status"] == "success", run
@@ -122,7 +92,7 @@ def test_stored_pages_match_an_independent_computation(world):
 def test_unchanged_rerun_writes_no_card_rows(world):
     before = card_table(world["pg"])
     events_before = world["redis"].xlen(change_events.STREAM)
-    run = dags_test(world, T1)
+    run = run_dag(world, T1)
     assert run["status"] == "success"
     assert run["cards_written"] == 0 and run["cards_unchanged"] == SUBSCRIBERS
     assert card_table(world["pg"]) == before
@@ -131,7 +101,7 @@ def test_unchanged_rerun_writes_no_card_rows(world):
 
 def test_older_interval_overwrites_nothing_newer(world):
     before = card_table(world["pg"])
-    run = dags_test(world, T0)
+    run = run_dag(world, T0)
     assert run["status"] == "success" and run["cards_written"] == 0
     assert card_table(world["pg"]) == before
 
@@ -140,7 +110,7 @@ def test_params_restrict_the_run_to_one_sales_org(world):
     pg = world["pg"]
     org = pg.get_first("SELECT min(sales_org_cd) FROM card_subscriber")[0]
     in_org = pg.get_first("SELECT count(*) FROM card_subscriber WHERE sales_org_cd = %s", parameters=(org,))[0]
-    run = dags_test(world, T2, conf={"sales_orgs": [org]})
+    run = run_dag(world, T2, conf={"sales_orgs": [org]})
     assert run["orgs_fetched"] == 1 and run["cards_written"] == in_org
     by_run = dict(pg.get_records("SELECT sales_org_cd, count(DISTINCT run_id) FROM user_scenario_result"
                                  " WHERE data_interval_end = %s GROUP BY sales_org_cd", parameters=(T2,)))
