@@ -13,7 +13,6 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict
 from datetime import datetime
 
 from airflow.sdk.exceptions import AirflowFailException

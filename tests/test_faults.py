@@ -9,7 +9,6 @@ The runs build on each other, 2 hours apart, like scheduled runs.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -26,7 +25,7 @@ from t2a_standin.data import DataConfig, Dataset
 from t2a_standin.server import serve_in_thread
 from tests import fault_table
 from tests.conftest import DB_HOST, DB_PORT, DB_USER
-from tests.dag_runs import ARTIFACTS, ROOT, card_table, dags_test, kill_group, pipeline_run, start_dags_test
+from tests.dag_runs import ARTIFACTS, ROOT, card_table, dags_test, kill_group, start_dags_test
 
 SUBSCRIBERS = 80
 T = [f"2026-11-27T{hour:02d}:00:00+00:00" for hour in range(0, 24, 2)]
