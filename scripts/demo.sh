@@ -28,4 +28,6 @@ echo "[demo] airflow dags test adaptive_card_pipeline $logical_date (log: $AIRFL
 if ! airflow dags test adaptive_card_pipeline "$logical_date" >"$AIRFLOW_HOME/logs/demo-dags-test.log" 2>&1; then
   tail -50 "$AIRFLOW_HOME/logs/demo-dags-test.log"; exit 1
 fi
-python -m include.status --sample-card
+"$PROJECT_ROOT/scripts/acp" status --runs 1
+echo "[demo] one card, as the Teams bot reads it:"
+"$PROJECT_ROOT/scripts/acp" cards u00001 --page overview

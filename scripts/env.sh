@@ -15,6 +15,9 @@ export AIRFLOW_CONFIG="${AIRFLOW_CONFIG:-$PROJECT_ROOT/airflow.cfg}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$PROJECT_ROOT/dags}"
 export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$PROJECT_ROOT/plugins}"
 
+# SimpleAuthManager writes the generated UI/API password for user admin here.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+
 # PostgreSQL: one server, two databases — Airflow's metadata and the card store.
 : "${DB_HOST:=127.0.0.1}" "${DB_PORT:=5432}" "${DB_USER:=postgres}" "${DB_NAME:=adaptive_card_db}"
 : "${AIRFLOW_META_DB:=airflow_meta}"

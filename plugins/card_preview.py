@@ -1,0 +1,104 @@
+"""Card preview: an Airflow 3 plugin served by the api-server at ``/card-preview/``.
+
+- ``/card-preview/`` — a page listing subscribers; it shows each page of a user's stored cards
+  rendered by Microsoft's ``adaptivecards`` JavaScript renderer (bundled in
+  ``card_preview/static/``, so it works offline), in either locale, with the renderer's
+  parse and validation warnings. Linked from the Airflow UI's navigation ("Card preview").
+- ``/card-preview/api/...`` — the same data as JSON: subscribers, a user's cards, the latest run.
+
+Only authenticated Airflow users who may read the ``adaptive_card_pipeline`` DAG get through:
+the Airflow UI's session cookie or an ``Authorization: Bearer`` JWT (``POST /auth/token``),
+checked by Airflow's own ``get_user`` and the configured auth manager. Everyone else gets
+401/403. The cards are the stored ``cards`` jsonb, exactly what the Teams bot reads.
+
+Airflow loads every ``.py`` file of the plugins folder as a top-level module, so the plugin is
+this one file; ``card_preview/`` holds only static files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+from airflow.api_fastapi.core_api.security import GetUserDep
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import FileResponse
+
+from include import card_reads, card_store, status
+from include.cards import SUPPORTED_LOCALES
+from include.config import settings
+
+DAG_ID = "adaptive_card_pipeline"
+URL_PREFIX = "/card-preview"
+STATIC_DIR = Path(__file__).resolve().parent / "card_preview" / "static"
+STATIC_FILES = {"adaptivecards.min.js": "text/javascript", "preview.js": "text/javascript",
+                "preview.css": "text/css"}
+
+
+def require_pipeline_reader(user: GetUserDep) -> BaseUser:
+    """An authenticated user (get_user: 401/403 otherwise) allowed to read the pipeline's DAG."""
+    if not get_auth_manager().is_authorized_dag(method="GET", user=user, details=DagDetails(id=DAG_ID)):
+        raise HTTPException(status_code=403, detail=f"user may not read DAG {DAG_ID}")
+    return user
+
+
+app = FastAPI(title="Adaptive Card preview", dependencies=[Depends(require_pipeline_reader)])
+
+
+@app.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@app.get("/static/{name}", include_in_schema=False)
+def static(name: str) -> FileResponse:
+    if name not in STATIC_FILES:
+        raise HTTPException(status_code=404, detail=f"no static file {name!r}")
+    return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name])
+
+
+@app.get("/api/subscribers")
+def subscribers(q: str = "", limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    """Subscribers whose user_id or display name contains ``q``."""
+    return card_reads.subscribers(card_store.hook(), q, limit)
+
+
+@app.get("/api/users/{user_id}/cards")
+def user_cards(user_id: str, locale: str | None = None) -> dict[str, Any]:
+    """A user's stored cards; with ``locale`` other than the stored one, re-rendered in it."""
+    if locale is not None and locale not in SUPPORTED_LOCALES:
+        raise HTTPException(status_code=422, detail=f"locale must be one of {list(SUPPORTED_LOCALES)}, got {locale!r}")
+    try:
+        view = card_reads.user_cards(card_store.hook(), user_id)
+    except card_reads.NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    stored_locale = view["subscriber"]["locale"] if view["subscriber"] else None
+    shown = locale or stored_locale or SUPPORTED_LOCALES[0]
+    for result in view["results"]:
+        try:
+            result["cards"] = card_reads.cards_in_locale(user_id, result, shown, stored_locale,
+                                                         erp_base_url=settings().erp_base_url)
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+        result["rendered_now"] = shown != stored_locale
+    return card_reads.jsonable({**view, "locale": shown, "stored_locale": stored_locale})
+
+
+@app.get("/api/runs/latest")
+def latest_run() -> dict[str, Any]:
+    """The newest pipeline_run row with its counts (404 before the first run)."""
+    run = status.last_run(card_store.hook())
+    if run is None:
+        raise HTTPException(status_code=404, detail="no pipeline run recorded yet")
+    return card_reads.jsonable(run)
+
+
+class CardPreviewPlugin(AirflowPlugin):
+    name = "card_preview"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Adaptive Card preview"}]
+    external_views = [{"name": "Card preview", "href": "card-preview/", "url_route": "card-preview",
+                       "destination": "nav", "category": "browse"}]
