@@ -51,6 +51,7 @@ class Settings:
     t2a_backoff_max: float
     t2a_timeout: float
     stale_fallback_max_age_hours: float
+    staging_retention_hours: float
 
 
 def settings() -> Settings:
@@ -70,4 +71,5 @@ def settings() -> Settings:
         t2a_backoff_max=_float("T2A_BACKOFF_MAX", 30.0),
         t2a_timeout=_float("T2A_TIMEOUT", 120.0),
         stale_fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
+        staging_retention_hours=_float("STAGING_RETENTION_HOURS", 48.0),
     )

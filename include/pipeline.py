@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -52,8 +52,7 @@ def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
     active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"),
                                      user_ids=params.get("user_ids"))
     plan_id = uuid.uuid4().hex[:12]
-    area = staging.run_area(run_id, plan_id)
-    area.mkdir(parents=True, exist_ok=True)
+    area = staging.open_area(run_id, plan_id)
     (area / CANDIDATES_FILE).write_text(json.dumps([s.as_dict() for s in active]))
     log.info("run %s plan %s: %d active subscribers (params %s), staging %s",
              run_id, plan_id, len(active), {k: v for k, v in params.items() if v}, area)
@@ -245,6 +244,7 @@ def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None,
     expected = {b["batch"] for b in batches or []}
     incomplete = merged is None or batches is None or not expected <= set(done)
     published = change_events.publish_pending(pg, cfg.redis_conn_id)
+    staging.prune(timedelta(hours=cfg.staging_retention_hours))
     counts = {
         "orgs_fetched": len(merged["orgs_ok"]) if merged else 0,
         "orgs_failed": len(merged["orgs_failed"]) if merged else 0,

@@ -10,11 +10,17 @@ provider when workers run on several hosts.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
+from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import ObjectStoragePath
 
 from include.config import settings
+
+log = logging.getLogger(__name__)
+OPENED_FILE = "opened.json"
 
 
 def _safe(run_id: str) -> str:
@@ -29,6 +35,34 @@ def root() -> ObjectStoragePath:
 
 def run_area(run_id: str, plan_id: str) -> ObjectStoragePath:
     return root() / "runs" / _safe(run_id) / plan_id
+
+
+def open_area(run_id: str, plan_id: str) -> ObjectStoragePath:
+    """Create a plan attempt's folder, stamped with when it was opened (for pruning)."""
+    area = run_area(run_id, plan_id)
+    area.mkdir(parents=True, exist_ok=True)
+    (area / OPENED_FILE).write_text(json.dumps({"run_id": run_id, "opened_at": datetime.now(timezone.utc).isoformat()}))
+    return area
+
+
+def prune(older_than: timedelta) -> int:
+    """Delete plan attempts opened longer ago than ``older_than``; returns how many.
+
+    The last-good extracts are kept: they live outside ``runs/``.
+    """
+    cutoff = datetime.now(timezone.utc) - older_than
+    runs = root() / "runs"
+    removed = 0
+    if not runs.exists():
+        return 0
+    for run in runs.iterdir():
+        for attempt in run.iterdir():
+            stamp = attempt / OPENED_FILE
+            if stamp.exists() and datetime.fromisoformat(json.loads(stamp.read_text())["opened_at"]) < cutoff:
+                attempt.rmdir(recursive=True)
+                removed += 1
+    log.info("pruned %d staging attempts opened before %s", removed, cutoff.isoformat())
+    return removed
 
 
 def area_from_url(url: str) -> ObjectStoragePath:
