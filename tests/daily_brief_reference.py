@@ -1,4 +1,4 @@
-"""An independent, deliberately plain reading of /work/shared/contracts/daily-brief.md.
+"""An independent, deliberately plain reading of shared/contracts/daily-brief.md.
 
 Loops over row dicts with decimal.Decimal; shares no code with include/scenarios. The
 tests compare the engine's pages with these, subscriber by subscriber.

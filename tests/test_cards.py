@@ -1,6 +1,6 @@
 """Adaptive Card rendering: real templates, real babel, the official 1.5 schema.
 
-Page data is built by hand from /work/shared/contracts/daily-brief.md. Expected texts are
+Page data is built by hand from shared/contracts/daily-brief.md. Expected texts are
 worked out from the inputs (CLDR formats, contract rounding), not taken from the renderer.
 """
 
