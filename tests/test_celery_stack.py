@@ -21,6 +21,8 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,9 +38,7 @@ from t2a_standin.data import Dataset, preset
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 DAG_ID = "adaptive_card_pipeline"
-META_DB = f"airflow_meta_stacktest_{os.getpid()}"  # parallel test sessions never share a stack
 BROKER_REDIS_DB = 14
-BROKER_KEY_PREFIX = f"acp-stacktest-{os.getpid()}:"
 SUBSCRIBERS = 40
 BATCH_SIZE = 15
 RUN_TIMEOUT = 180
@@ -173,11 +173,17 @@ class Stack:
             time.sleep(2)
 
 
-@pytest.fixture(scope="module")
-def stack(card_store_db, redis_db, tmp_path_factory):
+@contextmanager
+def running_stack(card_store_db: str, tmp_path_factory, tag: str = "stack", **settings: str) -> Iterator[Stack]:
+    """`scripts/stack.sh` on free ports with its own metadata database, broker key prefix and
+    staging area, plus `settings` (more environment, e.g. AIRFLOW__ overrides); stopped and
+    checked to leave no process whatever happens. Its logs and metrics go to
+    artifacts/<tag>-logs and artifacts/<tag>-metrics.txt."""
+    meta_db = f"airflow_meta_{tag}test_{os.getpid()}"  # parallel test sessions never share a stack
+    broker_key_prefix = f"acp-{tag}test-{os.getpid()}:"
     home = tmp_path_factory.mktemp("airflow-home")
     with _admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{META_DB}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{meta_db}" WITH (FORCE)')
     # The session may carry a developer's or another fixture's Airflow settings: the stack
     # derives its own from the variables below (card store and change events stay the fixtures').
     keep = ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER")
@@ -185,9 +191,9 @@ def stack(card_store_db, redis_db, tmp_path_factory):
            if not (k.startswith("AIRFLOW__") and k not in keep)
            and k not in ("AIRFLOW_HOME", "AIRFLOW_CONN_T2A_API", "T2A_TOKEN", "T2A_API_URL")}
     env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW_META_DB": META_DB, "DB_NAME": card_store_db,
+        "AIRFLOW_HOME": str(home), "AIRFLOW_META_DB": meta_db, "DB_NAME": card_store_db,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_REDIS_DB}",
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": BROKER_KEY_PREFIX,
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_key_prefix,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the schedule test unpauses it
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "STACK_API_PORT": str(_free_port()), "STACK_FLOWER_PORT": str(_free_port()),
@@ -195,6 +201,7 @@ def stack(card_store_db, redis_db, tmp_path_factory):
         "STACK_TRIGGER_LOG_PORT": str(_free_port()), "T2A_API_URL": f"http://127.0.0.1:{_free_port()}",
         "STAGING_URL": tmp_path_factory.mktemp("stack-staging").as_uri(),
         "SUBSCRIBER_BATCH_SIZE": str(BATCH_SIZE), "T2A_BACKOFF_BASE": "0.05",
+        **settings,
     })
     sampler = MemorySampler(home)
     sampler.start()
@@ -213,18 +220,24 @@ def stack(card_store_db, redis_db, tmp_path_factory):
                               capture_output=True, text=True, timeout=120)
         sampler.done.set()
         sampler.join()
-        _keep_logs(home)
+        _keep_logs(home, ARTIFACTS / f"{tag}-logs")
         ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "stack-metrics.txt").write_text(
+        (ARTIFACTS / f"{tag}-metrics.txt").write_text(
             f"stack.sh start: {start_seconds or 0:.0f}s; stack up for {time.monotonic() - started:.0f}s;"
             f" peak RSS sum of its processes: {sampler.peak_mb:.0f} MB\n")
         left = _stack_pids(home, sampler.sessions)
         with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{META_DB}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{meta_db}" WITH (FORCE)')
         broker = redis.Redis(db=BROKER_REDIS_DB)
-        for key in broker.scan_iter(f"{BROKER_KEY_PREFIX}*"):
+        for key in broker.scan_iter(f"{broker_key_prefix}*"):
             broker.delete(key)
         assert stop.returncode == 0 and not left, f"stack.sh stop left {left}:\n{stop.stderr[-2000:]}"
+
+
+@pytest.fixture(scope="module")
+def stack(card_store_db, redis_db, tmp_path_factory):
+    with running_stack(card_store_db, tmp_path_factory) as started:
+        yield started
 
 
 def _wait_for_dag(stack: Stack, timeout: float = 120) -> None:
@@ -238,8 +251,7 @@ def _wait_for_dag(stack: Stack, timeout: float = 120) -> None:
     raise AssertionError(f"{DAG_ID} did not appear within {timeout}s")
 
 
-def _keep_logs(home: Path) -> None:
-    target = ARTIFACTS / "stack-logs"
+def _keep_logs(home: Path, target: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     if (home / "logs" / "stack").is_dir():
         shutil.copytree(home / "logs" / "stack", target)
