@@ -32,7 +32,9 @@ BLOCK_TIMEOUT = 150  # s for a triggered run to reach its card write
 
 @pytest.fixture(scope="module")
 def stack(card_store_db, redis_db, tmp_path_factory):
-    with running_stack(card_store_db, tmp_path_factory, tag="celery-faults",
+    # A yearly schedule: no new interval can start mid-test and write newer cards than the
+    # runs under test (the latest interval still runs once when live_dag unpauses).
+    with running_stack(card_store_db, tmp_path_factory, tag="celery-faults", CRON_SPEC="0 0 1 1 *",
                        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
                        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="2") as started:
         yield started
