@@ -35,6 +35,13 @@ def _rows(pg: PostgresHook, sql: str, params: tuple | dict = ()) -> list[tuple]:
         return cur.fetchall()
 
 
+def recent_runs(pg: PostgresHook, limit: int) -> list[dict[str, Any]]:
+    """The newest ``pipeline_run`` rows with their counts, newest first."""
+    columns = ("run_id", "status", "data_interval_end", "started_at", "finished_at", *card_store.RUN_COUNTERS)
+    rows = _rows(pg, f"SELECT {', '.join(columns)} FROM pipeline_run ORDER BY started_at DESC LIMIT %s", (limit,))
+    return [dict(zip(columns, row)) for row in rows]
+
+
 def subscribers(pg: PostgresHook, search: str = "", limit: int = 200) -> list[dict[str, Any]]:
     """Subscribers whose user_id or display name contains ``search`` (any case), user_id order."""
     if limit < 1:

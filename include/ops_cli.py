@@ -43,13 +43,6 @@ class OpsError(Exception):
 
 # --- status -------------------------------------------------------------------------------------
 
-def recent_runs(pg, limit: int) -> list[dict[str, Any]]:
-    columns = ("run_id", "status", "data_interval_end", "started_at", "finished_at", *card_store.RUN_COUNTERS)
-    with card_store.transaction(pg) as cur:
-        cur.execute(f"SELECT {', '.join(columns)} FROM pipeline_run ORDER BY started_at DESC LIMIT %s", (limit,))
-        return [dict(zip(columns, row)) for row in cur.fetchall()]
-
-
 def open_dead_letters_by_stage(pg) -> dict[str, int]:
     with card_store.transaction(pg) as cur:
         cur.execute("SELECT stage, count(*) FROM pipeline_dead_letter WHERE resolved_at IS NULL"
@@ -84,7 +77,7 @@ def workers_online(timeout: float = PING_TIMEOUT) -> list[str]:
 
 
 def status_report(pg, runs: int) -> dict[str, Any]:
-    report: dict[str, Any] = {"runs": recent_runs(pg, runs), "open_dead_letters": open_dead_letters_by_stage(pg)}
+    report: dict[str, Any] = {"runs": card_reads.recent_runs(pg, runs), "open_dead_letters": open_dead_letters_by_stage(pg)}
     url = broker_url()
     try:
         report["queues"] = queue_depths(url)

@@ -28,7 +28,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse
 
-from include import card_reads, card_store, status
+from include import card_reads, card_store
 from include.cards import SUPPORTED_LOCALES
 from include.config import settings
 
@@ -91,10 +91,10 @@ def user_cards(user_id: str, locale: str | None = None) -> dict[str, Any]:
 @app.get("/api/runs/latest")
 def latest_run() -> dict[str, Any]:
     """The newest pipeline_run row with its counts (404 before the first run)."""
-    run = status.last_run(card_store.hook())
-    if run is None:
+    runs = card_reads.recent_runs(card_store.hook(), 1)
+    if not runs:
         raise HTTPException(status_code=404, detail="no pipeline run recorded yet")
-    return card_reads.jsonable(run)
+    return card_reads.jsonable(runs[0])
 
 
 class CardPreviewPlugin(AirflowPlugin):
