@@ -31,6 +31,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import cache, lru_cache
@@ -42,7 +43,9 @@ from urllib.parse import quote, urlencode, urlsplit
 import jsonschema_rs
 from babel import Locale
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency, format_decimal, format_percent, is_currency
+from babel.numbers import (format_currency, format_decimal, format_percent, get_currency_precision,
+                           get_currency_symbol, get_decimal_symbol, get_group_symbol, is_currency,
+                           parse_pattern)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ _PATH = re.compile(r"(\$root|[A-Za-z_]\w*)(\.[A-Za-z_]\w*)*")
 _CALL = re.compile(r"(empty|not|exists)\((.*)\)")
 _VIEW_KEYS = ("labels", "erp_url", "has_figures")
 _FORMAT_KINDS = ("amount", "rate", "count", "datetime")
+_RATE_PATTERN = "#,##0.0%"
 
 
 class CardError(ValueError):
@@ -257,16 +261,85 @@ class _Formatter:
 
 @lru_cache(maxsize=65536)
 def _format_number(kind: str, locale: str, currency: str | None, number_text: str) -> str:
-    """Cached: babel costs ~30 us a number and the same values recur across a run's cards."""
+    """Cached: babel costs ~30-100 us a number and the same values recur across a run's cards."""
     number = Decimal(number_text)
+    plan = _number_plan(kind, locale, currency)
     babel_locale = _babel_locale(locale)
     with localcontext() as ctx:
         ctx.rounding = ROUND_HALF_UP  # Decimal's HALF_UP is "half away from zero"
+        text = plan.format(number) if plan is not None and abs(number.adjusted()) < _PLAN_MAX_DIGITS else None
+        if text is not None:
+            return text
         if kind == "amount":
             return format_currency(number, currency, locale=babel_locale)
         if kind == "rate":
-            return format_percent(number / 100, "#,##0.0%", locale=babel_locale)
+            return format_percent(number / 100, _RATE_PATTERN, locale=babel_locale)
         return format_decimal(number, locale=babel_locale)
+
+
+_PLAN_MAX_DIGITS = 20  # beyond this Decimal's 28-digit context could make babel round or raise
+
+
+@dataclass(frozen=True)
+class _NumberPlan:
+    """babel's NumberPattern.apply for one simple pattern, locale and currency, precomputed.
+
+    Cards format tens of thousands of numbers a run and babel re-derives the pattern's
+    prefix, suffix, symbols and currency each time. For patterns of the common shape
+    (grouping by 3, no exponent, significant digits, quotes or currency names) those parts
+    do not depend on the value, so they are taken from babel once; the digits are produced
+    exactly as apply produces them (same Decimal quantize under the caller's context).
+    """
+
+    prefixes: tuple[str, str]  # positive, negative
+    suffixes: tuple[str, str]
+    frac_prec: tuple[int, int]
+    group: str
+    decimal: str
+
+    def format(self, number: Decimal) -> str | None:
+        """The text babel would give (call under the same Decimal context), or None when this
+        plan does not cover the value."""
+        negative = int(number.is_signed())
+        low, high = self.frac_prec
+        rounded = abs(number).normalize().quantize(Decimal(1).scaleb(-high))
+        whole, _, fraction = f"{rounded:f}".partition(".")
+        fraction = fraction or "0"
+        if low != high and (low != 0 or int(fraction) != 0):
+            return None  # babel would trim trailing zeros: not worth copying, it never happens for cards
+        digits = f"{int(whole):,}".replace(",", self.group)
+        if high and low == high:
+            digits += self.decimal + fraction.ljust(high, "0")
+        return self.prefixes[negative] + digits + self.suffixes[negative]
+
+
+@cache
+def _number_plan(kind: str, locale: str, currency: str | None) -> _NumberPlan | None:
+    """The plan for formatting `kind` numbers in `locale`, or None if babel must do it."""
+    loc = _babel_locale(locale)
+    if kind == "amount":
+        pattern, frac_prec = loc.currency_formats["standard"], (get_currency_precision(currency),) * 2
+    elif kind == "rate":
+        pattern = parse_pattern(_RATE_PATTERN)
+        frac_prec = pattern.frac_prec
+    else:
+        pattern = loc.decimal_formats[None]
+        frac_prec = pattern.frac_prec
+    affixes = (*pattern.prefix, *pattern.suffix)
+    simple = (pattern.grouping == (3, 3) and pattern.int_prec[0] == 1 and not pattern.exp_prec
+              and "@" not in pattern.pattern and pattern.scale == (2 if kind == "rate" else 0)
+              and not any("'" in a or "¤¤¤" in a for a in affixes))
+    if not simple:
+        return None
+
+    def resolve(affix: str) -> str:  # what apply does to the whole text; the digits hold no ¤
+        if currency is None:
+            return affix
+        return affix.replace("¤¤", currency.upper()).replace("¤", get_currency_symbol(currency, loc))
+
+    return _NumberPlan(prefixes=(resolve(pattern.prefix[0]), resolve(pattern.prefix[1])),
+                       suffixes=(resolve(pattern.suffix[0]), resolve(pattern.suffix[1])),
+                       frac_prec=frac_prec, group=get_group_symbol(loc), decimal=get_decimal_symbol(loc))
 
 
 def _format_datetime(value: Any, locale: str, where: str) -> str:

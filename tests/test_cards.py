@@ -446,3 +446,30 @@ def test_cards_are_deterministic_byte_for_byte():
     script = _RENDER_SCRIPT.format(tests=str(Path(__file__).resolve().parent))
     other = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, check=True).stdout
     assert other.decode("utf-8") == here
+
+
+def test_fast_number_formatting_equals_babel_on_random_values():
+    """cards formats numbers from a precomputed babel plan; it must give babel's text exactly."""
+    import random
+    from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+    from babel import Locale
+    from babel.numbers import format_currency, format_decimal, format_percent
+
+    from include import cards
+
+    rng = random.Random(20261128)
+    values = ["0", "-0", "0.005", "-0.005", "12.25", "0.125", "1234566.5", "-987654321.995", "99.95"]
+    values += [f"{rng.uniform(-1e9, 1e9):.{rng.randint(0, 4)}f}" for _ in range(600)]
+    for locale in SUPPORTED_LOCALES:
+        babel_locale = Locale.parse(locale.replace("-", "_"))
+        for text in values:
+            number = Decimal(text)
+            with localcontext() as ctx:
+                ctx.rounding = ROUND_HALF_UP
+                expected = {("amount", cur): format_currency(number, cur, locale=babel_locale)
+                            for cur in ("USD", "KRW", "EUR", "JPY")}
+                expected[("rate", None)] = format_percent(number / 100, "#,##0.0%", locale=babel_locale)
+                expected[("count", None)] = format_decimal(number, locale=babel_locale)
+            for (kind, currency), want in expected.items():
+                assert cards._format_number(kind, locale, currency, text) == want, (kind, locale, currency, text)

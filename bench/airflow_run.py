@@ -1,0 +1,110 @@
+"""One `airflow dags test` run, measured from outside: wall time, the peak RSS of its whole
+process tree, and each task's duration and return value from the metadata database.
+
+`dags test` runs every task inside its own process, so the process peak is the heaviest
+task's peak plus Airflow's own footprint; `os.wait4` gives it exactly, with no polling.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class BenchError(RuntimeError):
+    """A measured run failed; the message names the run and where its log is."""
+
+
+@dataclass
+class TaskStage:
+    """All task instances of one task id in a run."""
+
+    count: int = 0
+    seconds: float = 0.0  # sum of the instances' durations
+    states: set[str] = field(default_factory=set)
+    results: list[Any] = field(default_factory=list)  # XCom return values, in map-index order
+
+
+@dataclass
+class AirflowRun:
+    dag_id: str
+    run_id: str
+    seconds: float
+    peak_rss: int  # bytes, the whole `airflow dags test` process tree
+    stages: dict[str, TaskStage]
+
+    def result(self, task_id: str) -> Any:
+        """The return value of an unmapped task."""
+        return self.stages[task_id].results[0]
+
+
+def run_subprocess(cmd: list[str], log_path: Path, what: str, timeout: float = 3600) -> tuple[float, int]:
+    """Run to completion with output to `log_path`; (wall seconds, peak RSS bytes of the tree)."""
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-2500:]
+        raise BenchError(f"{what} exited with {proc.returncode}; full log {log_path}\n{tail}")
+    return seconds, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+
+
+def metadata_dsn() -> str:
+    """A psycopg DSN for the metadata database Airflow is configured with."""
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    scheme, rest = url.split("://", 1)
+    if not scheme.startswith("postgresql"):
+        raise BenchError(f"the bench reads task timings from PostgreSQL metadata; got a {scheme} URL")
+    return f"postgresql://{rest}"
+
+
+def dags_test(dag_id: str, logical_date: str, log_path: Path, conf: dict | None = None) -> AirflowRun:
+    cmd = [sys.executable, "-m", "airflow", "dags", "test", dag_id, logical_date]
+    if conf:
+        cmd += ["--conf", json.dumps(conf)]
+    seconds, peak_rss = run_subprocess(cmd, log_path, f"airflow dags test {dag_id} {logical_date}")
+    run_id, stages = _read_run(dag_id, logical_date)
+    failed = {task for task, stage in stages.items() if stage.states != {"success"}}
+    if failed:
+        raise BenchError(f"{dag_id} {run_id}: tasks {sorted(failed)} did not all succeed; log {log_path}")
+    return AirflowRun(dag_id, run_id, seconds, peak_rss, stages)
+
+
+def _read_run(dag_id: str, logical_date: str) -> tuple[str, dict[str, TaskStage]]:
+    with psycopg.connect(metadata_dsn()) as conn:
+        row = conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s AND logical_date = %s"
+                           " ORDER BY id DESC LIMIT 1", (dag_id, logical_date)).fetchone()
+        if row is None:
+            raise BenchError(f"no dag_run of {dag_id} at {logical_date} in the metadata database")
+        run_id = row[0]
+        stages: dict[str, TaskStage] = defaultdict(TaskStage)
+        for task_id, state, seconds in conn.execute(
+                "SELECT task_id, state, extract(epoch FROM end_date - start_date) FROM task_instance"
+                " WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index", (dag_id, run_id)):
+            stage = stages[task_id]
+            stage.count += 1
+            stage.seconds += float(seconds or 0)
+            stage.states.add(state)
+        for task_id, value in conn.execute(
+                "SELECT task_id, value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'"
+                " ORDER BY task_id, map_index", (dag_id, run_id)):
+            stages[task_id].results.append(value)
+    return run_id, dict(stages)

@@ -1,0 +1,125 @@
+"""The bench's workload sizes and its isolated world.
+
+The bench never touches a developer's or the tests' data: its own card-store database
+(`acp_bench`, recreated each run), its own Airflow metadata database
+(`airflow_meta_bench`), Redis database 14 and its own staging directory. The T2A stand-in
+serves the size's synthetic ERP on a free port, and subscribers are seeded to fit it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+import psycopg
+import redis
+
+from bench.airflow_run import ROOT, run_subprocess
+from include import card_store
+from t2a_standin import seed
+from t2a_standin.data import PRESETS, DataConfig
+from t2a_standin.server import RunningStandin, serve_in_thread
+
+CARD_DB = "acp_bench"
+META_DB = "airflow_meta_bench"
+REDIS_DB = 14
+CARD_TABLES = "user_scenario_result, pipeline_dead_letter, pipeline_run, card_change_outbox"
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    data: DataConfig
+    subscribers: int
+    batch_size: int  # SUBSCRIBER_BATCH_SIZE: large gets 20 batches of 1,000
+    predecessor_sample: int  # subscribers the per-subscriber loop is timed on (scaled to all)
+
+
+SIZES = {
+    "small": Size("small", PRESETS["small"], 300, 100, 300),
+    "medium": Size("medium", DataConfig(orgs=12, accounts_per_org=300, product_groups_per_org=10,
+                                        materials_per_account=50, materials_per_org=400),
+                   4_000, 500, 200),
+    "large": Size("large", PRESETS["large"], 20_000, 1_000, 300),
+}
+
+
+def _pg(dbname: str) -> psycopg.Connection:
+    return psycopg.connect(host=os.environ.get("DB_HOST", "127.0.0.1"), port=int(os.environ.get("DB_PORT", "5432")),
+                           user=os.environ.get("DB_USER", "postgres"), password=os.environ.get("DB_PASSWORD"),
+                           dbname=dbname, autocommit=True)
+
+
+def _environment(standin: RunningStandin, token: str, size: Size, staging: Path) -> dict[str, str]:
+    host, port = os.environ.get("DB_HOST", "127.0.0.1"), int(os.environ.get("DB_PORT", "5432"))
+    user, password = os.environ.get("DB_USER", "postgres"), os.environ.get("DB_PASSWORD")
+    auth = user + (f":{password}" if password else "")
+    card = {"conn_type": "postgres", "host": host, "port": port, "login": user, "schema": CARD_DB}
+    if password:
+        card["password"] = password
+    redis_url = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{auth}@{host}:{port}/{META_DB}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_CARD_STORE": json.dumps(card),
+        "AIRFLOW_CONN_REDIS_DEFAULT": json.dumps(
+            {"conn_type": "redis", "host": redis_url.hostname or "127.0.0.1", "port": redis_url.port or 6379,
+             "extra": {"db": REDIS_DB}} | ({"password": redis_url.password} if redis_url.password else {})),
+        "AIRFLOW_CONN_T2A_API": json.dumps({"conn_type": "http", "host": standin.host, "port": standin.port,
+                                            "schema": "http", "password": token}),
+        "STAGING_URL": staging.as_uri(),
+        "SUBSCRIBER_BATCH_SIZE": str(size.batch_size),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+
+
+def _fresh_card_store() -> None:
+    with _pg("postgres") as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{CARD_DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{CARD_DB}"')
+    card_store.migrate(card_store.hook())
+
+
+def _migrated_metadata(logs: Path) -> None:
+    with _pg("postgres") as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (META_DB,)).fetchone():
+            admin.execute(f'CREATE DATABASE "{META_DB}"')
+    run_subprocess(["airflow", "db", "migrate"], logs / "airflow-db-migrate.log", f"airflow db migrate ({META_DB})")
+
+
+def reset_card_results() -> None:
+    """Empty what a run writes (cards, runs, outbox, dead letters) and the change stream."""
+    card_store.hook().run(f"TRUNCATE {CARD_TABLES} RESTART IDENTITY")
+    conn = json.loads(os.environ["AIRFLOW_CONN_REDIS_DEFAULT"])
+    assert conn["extra"]["db"] == REDIS_DB, "never flush another Redis database"
+    redis.Redis(host=conn["host"], port=conn["port"], password=conn.get("password"), db=REDIS_DB).flushdb()
+
+
+@contextmanager
+def isolated_world(size: Size, logs: Path) -> Iterator[RunningStandin]:
+    """Bench databases, Redis db, staging dir and a stand-in for `size`, set in os.environ
+    (so every subprocess inherits them); restores the environment afterwards."""
+    token = secrets.token_urlsafe(16)
+    staging = Path(tempfile.mkdtemp(prefix=f"acp_bench_{size.name}_"))
+    saved = dict(os.environ)
+    try:
+        with serve_in_thread(size.data, token) as standin:
+            os.environ.update(_environment(standin, token, size, staging))
+            _fresh_card_store()
+            _migrated_metadata(logs)
+            reset_card_results()
+            seed.seed(card_store.hook(), standin.dataset, size.subscribers)
+            yield standin
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(staging, ignore_errors=True)
