@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -79,9 +81,17 @@ def t2a_server(t2a_token):
         yield server
 
 
+SESSION_STARTED = time.time()
+BENCH_TABLE = Path(__file__).resolve().parents[1] / "artifacts" / "bench-small.txt"
+
+
 def pytest_terminal_summary(terminalreporter):
+    """Print the fault table and, when this session ran it, the small benchmark's figures."""
     from tests import fault_table
 
     if fault_table.ROWS:
         terminalreporter.section("fault suite")
         terminalreporter.write_line(fault_table.render())
+    if BENCH_TABLE.exists() and BENCH_TABLE.stat().st_mtime >= SESSION_STARTED:
+        terminalreporter.section("benchmark (small; figures printed, not asserted)")
+        terminalreporter.write_line(BENCH_TABLE.read_text())
