@@ -85,6 +85,7 @@ class CardRow:
     pages_json: str
     cards_json: str
     content_hash: str
+    render_key: str | None = None  # see migrations/002_render_key.sql
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class StoreCounts:
 # as a second `airflow dags test` of that date — writes nothing at all.
 _CONFIRM_UNCHANGED = """
 UPDATE user_scenario_result r
-   SET run_id = %(run_id)s, data_interval_end = %(interval_end)s, updated_at = now()
+   SET run_id = %(run_id)s, data_interval_end = %(interval_end)s, updated_at = now(),
+       render_key = i.render_key
   FROM incoming i
  WHERE r.user_id = i.user_id AND r.scenario_id = i.scenario_id
    AND r.content_hash = i.content_hash
@@ -114,14 +116,14 @@ UPDATE user_scenario_result r
 _UPSERT_CHANGED = """
 WITH written AS (
     INSERT INTO user_scenario_result AS r
-           (user_id, scenario_id, sales_org_cd, pages, cards, content_hash, run_id,
+           (user_id, scenario_id, sales_org_cd, pages, cards, content_hash, render_key, run_id,
             data_interval_end, created_at, updated_at)
-    SELECT user_id, scenario_id, sales_org_cd, pages, cards, content_hash, %(run_id)s,
+    SELECT user_id, scenario_id, sales_org_cd, pages, cards, content_hash, render_key, %(run_id)s,
            %(interval_end)s, now(), now()
       FROM incoming
     ON CONFLICT (user_id, scenario_id) DO UPDATE
        SET sales_org_cd = EXCLUDED.sales_org_cd, pages = EXCLUDED.pages,
-           cards = EXCLUDED.cards, content_hash = EXCLUDED.content_hash,
+           cards = EXCLUDED.cards, content_hash = EXCLUDED.content_hash, render_key = EXCLUDED.render_key,
            run_id = EXCLUDED.run_id, data_interval_end = EXCLUDED.data_interval_end,
            created_at = now(), updated_at = now()
      WHERE r.data_interval_end <= EXCLUDED.data_interval_end
@@ -149,13 +151,13 @@ def store_cards(pg: PostgresHook, rows: Iterable[CardRow], *, run_id: str,
     with transaction(pg) as cur:
         cur.execute(
             "CREATE TEMP TABLE incoming (user_id text, scenario_id text, sales_org_cd text,"
-            " pages jsonb, cards jsonb, content_hash text) ON COMMIT DROP"
+            " pages jsonb, cards jsonb, content_hash text, render_key text) ON COMMIT DROP"
         )
         total = 0
         with cur.copy("COPY incoming FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((row.user_id, row.scenario_id, row.sales_org_cd,
-                                row.pages_json, row.cards_json, row.content_hash))
+                                row.pages_json, row.cards_json, row.content_hash, row.render_key))
                 total += 1
         cur.execute(
             "SELECT count(*) FROM incoming i JOIN user_scenario_result r"
@@ -170,6 +172,16 @@ def store_cards(pg: PostgresHook, rows: Iterable[CardRow], *, run_id: str,
     counts = StoreCounts(written=written, unchanged=total - written - kept_newer, kept_newer=kept_newer)
     log.info("stored %d cards in %.2fs: %s", total, time.monotonic() - started, counts.as_dict())
     return counts
+
+
+def render_keys(pg: PostgresHook, *, scenario_id: str, user_ids: list[str],
+                interval_end: datetime) -> dict[str, str]:
+    """The stored render keys of these users' cards from this very interval (for rerun skips)."""
+    with transaction(pg) as cur:
+        cur.execute("SELECT user_id, render_key FROM user_scenario_result WHERE scenario_id = %s"
+                    " AND user_id = ANY(%s) AND data_interval_end = %s AND render_key IS NOT NULL",
+                    (scenario_id, user_ids, interval_end))
+        return dict(cur.fetchall())
 
 
 # --- runs and dead letters ----------------------------------------------------------------

@@ -25,6 +25,7 @@ does not require, and ``MAX_CARD_BYTES``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import babel
 import jsonschema_rs
 from babel import Locale
 from babel.dates import format_date, format_time
@@ -69,6 +71,17 @@ class CardError(ValueError):
 
 class _Problem(Exception):
     """What went wrong inside one card; render_page_card adds scenario, page and locale."""
+
+
+@cache
+def renderer_fingerprint(scenario_id: str, templates_root: Path = DEFAULT_TEMPLATES_ROOT) -> str:
+    """A hash of everything besides the page data that decides a scenario's cards: its
+    templates and labels, this module's code and babel's version (its locale data)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(babel.__version__.encode())
+    for path in sorted((Path(templates_root) / scenario_id).glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def render_cards(

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from airflow.sdk.exceptions import AirflowFailException
 
 from include import card_store, change_events, merge, staging, subscribers
-from include.cards import CardError, render_cards
+from include.cards import CardError, render_cards, renderer_fingerprint
 from include.config import settings
 from include.scenarios import available_scenarios, load_scenario, run_batch
 from include.t2a_client import (ReportingPeriod, SalesOrg, T2AClient, T2AError, org_query_params,
@@ -188,8 +188,27 @@ def _org_context(plan_orgs: list[dict], merged: dict, interval_end: str) -> dict
             for o in plan_orgs}
 
 
+def _render_key(scenario_id: str, locale: str, pages_json: str, context: dict, erp_base_url: str) -> str:
+    """Everything a set of cards is rendered from, hashed."""
+    inputs = [scenario_id, locale, pages_json, context, erp_base_url, renderer_fingerprint(scenario_id)]
+    return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
+
+
+def _dead_letter_scenario(pg, plan: dict, scenario_id: str, users: list[str], error: str) -> int:
+    for user_id in users:
+        card_store.record_dead_letter(
+            pg, run_id=plan["run_id"], stage="scenario", item_key=f"{user_id}:{scenario_id}",
+            payload={"user_id": user_id, "scenario_id": scenario_id, "interval_end": plan["interval_end"]},
+            error=error, attempts=1)
+    return len(users)
+
+
 def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> dict:
-    """Run every scenario for one batch of subscribers and store their cards in one transaction."""
+    """Run every scenario for one batch of subscribers and store their cards in one transaction.
+
+    Cards are rendered once per distinct input and locale. A rerun of the same interval whose
+    render inputs hash the same as the stored cards' skips rendering: unchanged is unchanged.
+    """
     started = time.monotonic()
     cfg = settings()
     area = staging.area_from_url(plan["area"])
@@ -200,35 +219,40 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     interval_end = datetime.fromisoformat(plan["interval_end"])
     pg = card_store.hook()
     rows: list[card_store.CardRow] = []
-    dead = 0
+    dead = skipped = 0
     locale_of = {s["user_id"]: s["locale"] for s in subs}
     for scenario_id in available_scenarios():
         # The engine serves only subscribers whose scenario list names this scenario (or is NULL).
-        for audience in run_batch(load_scenario(scenario_id), subs, data, context):
+        audiences = run_batch(load_scenario(scenario_id), subs, data, context)
+        stored = {} if plan["force_rewrite"] else card_store.render_keys(
+            pg, scenario_id=scenario_id, user_ids=[u for a in audiences for u in a.user_ids],
+            interval_end=interval_end)
+        for audience in audiences:
+            card_context = {"sales_org_cd": audience.sales_org_cd, **context[audience.sales_org_cd]}
+            pages_json = canonical_json(audience.pages)
             for locale in sorted({locale_of[u] for u in audience.user_ids}):
                 users = [u for u in audience.user_ids if locale_of[u] == locale]
+                key = _render_key(scenario_id, locale, pages_json, card_context, cfg.erp_base_url)
+                if all(stored.get(u) == key for u in users):
+                    skipped += len(users)
+                    continue
                 try:
                     cards = render_cards(scenario_id, audience.pages, locale, erp_base_url=cfg.erp_base_url,
-                                         context={"sales_org_cd": audience.sales_org_cd,
-                                                  **context[audience.sales_org_cd]})
+                                         context=card_context)
                 except CardError as exc:
-                    for user_id in users:
-                        card_store.record_dead_letter(
-                            pg, run_id=plan["run_id"], stage="scenario", item_key=f"{user_id}:{scenario_id}",
-                            payload={"user_id": user_id, "scenario_id": scenario_id,
-                                     "interval_end": plan["interval_end"]},
-                            error=str(exc), attempts=1)
-                    dead += len(users)
+                    dead += _dead_letter_scenario(pg, plan, scenario_id, users, str(exc))
                     continue
-                pages_json, cards_json = canonical_json(audience.pages), canonical_json(cards)
+                cards_json = canonical_json(cards)
                 digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
                 rows.extend(card_store.CardRow(u, scenario_id, audience.sales_org_cd, pages_json,
-                                               cards_json, digest) for u in users)
+                                               cards_json, digest, key) for u in users)
     counts = card_store.store_cards(pg, rows, run_id=plan["run_id"], interval_end=interval_end,
                                     force=plan["force_rewrite"])
-    log.info("batch %d/%d: %d subscribers, %d cards rows, %d dead letters in %.2fs",
-             batch["batch"], batch["of"], len(subs), len(rows), dead, time.monotonic() - started)
-    return {"batch": batch["batch"], "subscribers": len(subs), "dead_letters": dead, **counts.as_dict()}
+    log.info("batch %d/%d: %d subscribers, %d card rows stored, %d skipped as unchanged, %d dead letters"
+             " in %.2fs", batch["batch"], batch["of"], len(subs), len(rows), skipped, dead,
+             time.monotonic() - started)
+    return {"batch": batch["batch"], "subscribers": len(subs), "dead_letters": dead,
+            **counts.as_dict(), "unchanged": counts.unchanged + skipped}
 
 
 def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None,

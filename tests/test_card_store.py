@@ -30,7 +30,7 @@ def test_migrate_is_idempotent_and_accepts_existing_subscriber_table(pg):
     # The card service often creates card_subscriber first: a fresh schema with only that table.
     pg.run("DROP TABLE IF EXISTS card_store_migration, user_scenario_result, pipeline_dead_letter,"
            " pipeline_run, card_change_outbox")
-    assert card_store.migrate(pg) == ["001_card_store"]
+    assert card_store.migrate(pg) == ["001_card_store", "002_render_key"]
     names = {r[0] for r in pg.get_records(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
     assert {"card_subscriber", "user_scenario_result", "pipeline_dead_letter", "pipeline_run",
@@ -130,3 +130,13 @@ def test_outbox_events_reach_the_redis_stream_once(pg, redis_db):
     assert sorted(e[1]["user_id"] for e in entries) == ["u1", "u2", "u3"]
     assert {e[1]["run_id"] for e in entries} == {"r1"}
     assert all(e[1]["event_id"] and e[1]["content_hash"] == "hash-a" for e in entries)
+
+
+def test_render_keys_are_those_of_this_interval(pg):
+    keyed = [card_store.CardRow(r.user_id, r.scenario_id, r.sales_org_cd, r.pages_json, r.cards_json,
+                                r.content_hash, f"key-{r.user_id}") for r in rows("a")]
+    card_store.store_cards(pg, keyed, run_id="r1", interval_end=T0)
+    keys = card_store.render_keys(pg, scenario_id="daily_brief", user_ids=["u1", "u2", "nobody"], interval_end=T0)
+    assert keys == {"u1": "key-u1", "u2": "key-u2"}
+    assert card_store.render_keys(pg, scenario_id="daily_brief", user_ids=["u1"],
+                                  interval_end=T0 + timedelta(hours=2)) == {}

@@ -99,6 +99,15 @@ def test_unchanged_rerun_writes_no_card_rows(world):
     assert world["redis"].xlen(change_events.STREAM) == events_before
 
 
+def test_rerun_with_other_render_inputs_rewrites_the_cards(world):
+    """The unchanged-rerun shortcut must not hide a real change in what cards are made from."""
+    run = dags_test(world["pg"], world["staging"], T1, ERP_BASE_URL="https://erp2.example.com")
+    assert run["cards_written"] == SUBSCRIBERS
+    urls = world["pg"].get_first("SELECT count(*) FROM user_scenario_result"
+                                 " WHERE cards::text LIKE '%%https://erp2.example.com/sales/%%'")[0]
+    assert urls == SUBSCRIBERS
+
+
 def test_older_interval_overwrites_nothing_newer(world):
     before = card_table(world["pg"])
     run = run_dag(world, T0)
