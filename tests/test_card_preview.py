@@ -247,7 +247,7 @@ def test_search_and_pick_a_subscriber(api_server, stored_cards, browser):
     context, page, _ = _open(browser, api_server, "")
     user_id = list(stored_cards)[1]
     page.fill("#search", user_id)
-    page.wait_for_function(f"document.querySelectorAll('#subscriber-list li').length === 1")
+    page.wait_for_function("document.querySelectorAll('#subscriber-list li').length === 1")
     page.click(f"#subscriber-list li[data-user-id={user_id}]")
     page.wait_for_function("document.body.dataset.status === 'ready' && document.querySelector('.card-panel')")
     assert [p["page"] for p in _panels(page)] == list(stored_cards[user_id][2])
