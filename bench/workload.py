@@ -23,7 +23,7 @@ import psycopg
 import redis
 
 from bench.airflow_run import ROOT, run_subprocess
-from include import card_store
+from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import PRESETS, DataConfig
 from t2a_standin.server import RunningStandin, serve_in_thread
@@ -100,8 +100,10 @@ def reset_card_results() -> None:
     """Empty what a run writes (cards, runs, outbox, dead letters) and the change stream."""
     card_store.hook().run(f"TRUNCATE {CARD_TABLES} RESTART IDENTITY")
     conn = json.loads(os.environ["AIRFLOW_CONN_REDIS_DEFAULT"])
-    assert conn["extra"]["db"] == REDIS_DB, "never flush another Redis database"
-    redis.Redis(host=conn["host"], port=conn["port"], password=conn.get("password"), db=REDIS_DB).flushdb()
+    assert conn["extra"]["db"] == REDIS_DB, "never touch another Redis database"
+    # Only the stream: the database may be shared (the stack tests keep Celery keys in it).
+    redis.Redis(host=conn["host"], port=conn["port"], password=conn.get("password"),
+                db=REDIS_DB).delete(change_events.STREAM)
 
 
 @contextmanager
