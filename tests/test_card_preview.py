@@ -23,9 +23,9 @@ import requests
 
 from include import card_store
 from include.cards import render_cards
-from include.t2a_client import T2AClient, org_query_params, reporting_period
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
+from tests.dag_runs import t2a_inputs
 from tests.daily_brief_reference import reference_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +51,7 @@ def stored_cards(card_store_db, t2a_server):
     pg = card_store.hook()
     pg.run("TRUNCATE card_subscriber, user_scenario_result, pipeline_run, card_change_outbox")
     seed.seed(pg, Dataset(DataConfig()), SUBSCRIBERS)
-    client = T2AClient(backoff_base=0.05)
-    data: dict[str, list[dict]] = {"SALES_ORG": [], "SALES_TOTAL": [], "ORDER_STATUS": []}
-    contexts = {}
-    for org in client.list_sales_orgs():
-        period = reporting_period(datetime.fromisoformat(AS_OF), org.tz_offset)
-        contexts[org.code] = {"currency": org.currency, "period": period.month, "as_of": AS_OF}
-        for query, params in org_query_params(org, period).items():
-            extract = client.query(query, params, org=org.code)
-            data[query] += [{"SALES_ORG_CD": org.code, **dict(zip(extract.headers, row))} for row in extract.rows]
+    data, contexts = t2a_inputs(AS_OF)
     rows, expected = [], {}
     for user_id, locale, org, accounts, groups in pg.get_records(
             "SELECT user_id, locale, sales_org_cd, accounts, product_groups FROM card_subscriber"):

@@ -11,7 +11,7 @@ import pytest
 from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
-from tests.dag_runs import card_table, dags_test
+from tests.dag_runs import card_table, dags_test, t2a_inputs
 
 T1 = "2026-11-26T10:00:00+00:00"
 T0 = "2026-11-26T08:00:00+00:00"
@@ -61,20 +61,9 @@ def test_first_run_serves_every_subscriber(world):
 def test_stored_pages_match_an_independent_computation(world):
     """Every subscriber's stored pages equal the plain-Decimal reading of the contract, computed
     from data fetched straight from T2A — so fetch, merge, batching and storage lose nothing."""
-    from datetime import datetime
-
-    from include.t2a_client import T2AClient, org_query_params, reporting_period
     from tests.daily_brief_reference import reference_pages
 
-    client = T2AClient(backoff_base=0.05)
-    data: dict[str, list[dict]] = {"SALES_ORG": [], "SALES_TOTAL": [], "ORDER_STATUS": []}
-    contexts = {}
-    for org in client.list_sales_orgs():
-        period = reporting_period(datetime.fromisoformat(T1), org.tz_offset)
-        contexts[org.code] = {"currency": org.currency, "period": period.month, "as_of": T1}
-        for query, params in org_query_params(org, period).items():
-            extract = client.query(query, params, org=org.code)
-            data[query] += [{"SALES_ORG_CD": org.code, **dict(zip(extract.headers, row))} for row in extract.rows]
+    data, contexts = t2a_inputs(T1)
 
     stored = world["pg"].get_records(
         "SELECT s.user_id, s.sales_org_cd, s.accounts, s.product_groups, r.pages"
