@@ -277,6 +277,21 @@ def live_dag(stack):
     return stack
 
 
+TICK_GUARD = timedelta(minutes=6)  # longer than any single test here takes on a quiet machine
+
+
+@pytest.fixture
+def clear_of_schedule_tick(live_dag):
+    """Start a test only when no 2-hourly tick can fire during it: a scheduled run of a new
+    interval would write newer cards than the test's own runs. Near a tick, wait it out."""
+    now = datetime.now(timezone.utc)
+    tick = _latest_tick(now) + timedelta(hours=2)
+    if tick - now < TICK_GUARD:
+        time.sleep((tick - now).total_seconds() + 30)
+        live_dag.wait_until_idle()
+    return live_dag
+
+
 @pytest.fixture
 def clean_cards(subscribers):
     """Empty result tables before each test, so each sees only its own runs' writes."""
@@ -336,7 +351,7 @@ def test_schedule_creates_the_latest_interval_run_when_unpaused(stack, subscribe
     assert_card_store(run["dag_run_id"], interval_end, set(subscribers))
 
 
-def test_rest_trigger_with_params_runs_only_the_chosen_org(live_dag, subscribers, clean_cards):
+def test_rest_trigger_with_params_runs_only_the_chosen_org(clear_of_schedule_tick, live_dag, subscribers, clean_cards):
     org = sorted(set(subscribers.values()))[1]
     users = {u for u, o in subscribers.items() if o == org}
     logical = datetime(2026, 11, 27, 6, tzinfo=timezone.utc)
@@ -350,7 +365,7 @@ def test_rest_trigger_with_params_runs_only_the_chosen_org(live_dag, subscribers
     assert_card_store(run["dag_run_id"], logical, users)
 
 
-def test_backfill_runs_each_interval_and_keeps_the_newest_cards(live_dag, subscribers, clean_cards):
+def test_backfill_runs_each_interval_and_keeps_the_newest_cards(clear_of_schedule_tick, live_dag, subscribers, clean_cards):
     newest = _latest_tick(datetime.now(timezone.utc)) - timedelta(hours=6)
     intervals = [newest - timedelta(hours=4), newest - timedelta(hours=2), newest]
     # One at a time, like the DAG's max_active_runs=1 (a backfill has its own limit, default 10).
@@ -389,7 +404,7 @@ def chromium(tmp_path):
             context.close()
 
 
-def test_ui_trigger_form_shows_the_params_and_its_run_succeeds(live_dag, subscribers, clean_cards, chromium):
+def test_ui_trigger_form_shows_the_params_and_its_run_succeeds(clear_of_schedule_tick, live_dag, subscribers, clean_cards, chromium):
     from playwright.sync_api import expect
 
     page, api = chromium, live_dag.api
