@@ -64,9 +64,9 @@ def keep_last_good(area: ObjectStoragePath, org: str, meta: dict) -> bool:
                              > datetime.fromisoformat(meta["interval_end"])):
         return False
     target.mkdir(parents=True, exist_ok=True)
+    current.unlink(missing_ok=True)  # an interrupted copy must not pass for the previous data
     for query in MERGED_FILES:
-        with org_extract(area, org, query).open("rb") as src, (target / f"{query}.csv").open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        _copy(org_extract(area, org, query), target / f"{query}.csv")
     current.write_text(json.dumps(meta, sort_keys=True))  # written last: marks a complete copy
     return True
 
@@ -86,9 +86,13 @@ def restore_last_good(area: ObjectStoragePath, org: str, *, interval_end: str, m
     for query in MERGED_FILES:
         destination = org_extract(area, org, query)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with (source / f"{query}.csv").open("rb") as src, destination.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        _copy(source / f"{query}.csv", destination)
     return meta
+
+
+def _copy(source: ObjectStoragePath, destination: ObjectStoragePath) -> None:
+    with source.open("rb") as src, destination.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def merge_extracts(area: ObjectStoragePath, orgs: list[str]) -> dict:

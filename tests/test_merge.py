@@ -80,5 +80,10 @@ def test_last_good_extracts_serve_a_young_enough_fallback(tmp_path, monkeypatch)
     assert list(merge.read_merged(later, index, "SALES_TOTAL", ["5503"])["GSCM Account"]) == ["T10"]
 
     assert merge.restore_last_good(later, "5503", interval_end="2026-11-26T18:00:00+00:00", max_age_hours=6) is None
+    newer = root / "runs" / "d"
+    write_all(newer, "5503", [sales_total_row("T12")])
+    assert merge.keep_last_good(newer, "5503", {"interval_end": "2026-11-26T12:00:00+00:00", "period": "2026.11"})
+    assert merge.restore_last_good(later, "5503", interval_end="2026-11-26T18:00:00+00:00",
+                                   max_age_hours=6)["interval_end"] == "2026-11-26T12:00:00+00:00"
     assert merge.restore_last_good(later, "5503", interval_end="2026-11-26T12:00:00+00:00", max_age_hours=0) is None
     assert merge.restore_last_good(later, "9999", interval_end="2026-11-26T12:00:00+00:00", max_age_hours=6) is None
