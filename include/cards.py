@@ -43,6 +43,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import babel
 import jsonschema_rs
+import orjson
 from babel import Locale
 from babel.dates import format_date, format_time
 from babel.numbers import (format_currency, format_decimal, format_percent, get_currency_precision,
@@ -136,7 +137,7 @@ def render_page_card(
         spec = _scenario_spec(scenario_dir)
         labels = _load_json_object(scenario_dir / f"labels.{locale}.json")
         view = _view_model(page_data, page_id, spec, labels, locale, erp_base_url)
-        card = _compiled_template(scenario_dir / f"{page_id}.json")(view, view)
+        card = _compiled_template(scenario_dir / f"{page_id}.json", locale)(view, view)
         _validate_card(card)
     except _Problem as problem:
         raise CardError(f"card {scenario_id}/{page_id} [{locale}]: {problem}") from None
@@ -357,12 +358,21 @@ def _number_plan(kind: str, locale: str, currency: str | None) -> _NumberPlan | 
 
 def _format_datetime(value: Any, locale: str, where: str) -> str:
     """Medium date + short time in the value's own UTC offset, e.g. 'Nov 26, 2026, 7:00 PM GMT+09:00'."""
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.utcoffset() is None:
+    text = _datetime_text(value, locale) if isinstance(value, str) else None
+    if text is None:
         raise _Problem(f"field {where} must be an ISO 8601 date-time with a UTC offset, got {value!r}")
+    return text
+
+
+@lru_cache(maxsize=1024)
+def _datetime_text(value: str, locale: str) -> str | None:
+    """Cached: every card of a run shows the same few data times, at ~80 us each in babel."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.utcoffset() is None:
+        return None
     loc = _babel_locale(locale)
     date_text = format_date(moment, "medium", locale=loc)
     time_text = format_time(moment, f"{loc.time_formats['short'].pattern} ZZZZ", tzinfo=moment.tzinfo, locale=loc)
@@ -383,42 +393,89 @@ def _babel_locale(locale: str) -> Locale:
     return Locale.parse(locale.replace("-", "_"))
 
 
-# --- binder: a template is compiled once into closures (scope, root) -> bound value ---
+# --- binder: a template is compiled once per locale into closures (scope, root) -> value ---
+#
+# Labels are known when a template is compiled for a locale, so every label binding is
+# resolved then, and a subtree left without bindings is built once: its value is shared by
+# all the cards rendered from the template (cards are read-only once rendered).
 
 _Bound = Callable[[Any, dict], Any]
 
 
+@dataclass(frozen=True)
+class _Const:
+    """A compiled node whose value does not depend on the page data."""
+
+    value: Any
+
+
+_Compiled = _Const | _Bound
+
+
 @cache
-def _compiled_template(path: Path) -> _Bound:
-    return _compile_node(_load_json_object(path), "")
+def _compiled_template(path: Path, locale: str) -> _Bound:
+    labels = _load_json_object(path.parent / f"labels.{locale}.json")
+    compiled = _compile_node(_load_json_object(path), "", labels, at_root=True)
+    return (lambda scope, root: compiled.value) if isinstance(compiled, _Const) else compiled
 
 
-def _compile_node(node: Any, where: str) -> _Bound:
+def _compile_node(node: Any, where: str, labels: dict, at_root: bool) -> _Compiled:
     """A node that is not an array item: it can neither repeat nor disappear."""
     if isinstance(node, str):
-        return _compile_string(node, where)
+        return _compile_string(node, where, labels, at_root)
     if isinstance(node, list):
-        items = [_compile_item(item, f"{where}/{i}") for i, item in enumerate(node)]
-        return lambda scope, root: [value for item in items for value in item(scope, root)]
+        return _compile_list(node, where, labels, at_root)
     if isinstance(node, dict):
         if "$data" in node or "$when" in node:
             raise _Problem(f"template {where or '/'}: $data/$when are only allowed on array items")
-        fields = [(key, _compile_node(value, f"{where}/{key}")) for key, value in node.items()]
-        return lambda scope, root: {key: field(scope, root) for key, field in fields}
-    return lambda scope, root: node
+        fields = {key: _compile_node(value, f"{where}/{key}", labels, at_root) for key, value in node.items()}
+        shape = {key: field.value if isinstance(field, _Const) else None for key, field in fields.items()}
+        bound = [(key, field) for key, field in fields.items() if not isinstance(field, _Const)]
+        if not bound:
+            return _Const(shape)
+
+        def bind_object(scope: Any, root: dict) -> dict:
+            value = shape.copy()  # keeps the template's key order
+            for key, field in bound:
+                value[key] = field(scope, root)
+            return value
+
+        return bind_object
+    return _Const(node)
 
 
-def _compile_item(node: Any, where: str) -> Callable[[Any, dict], list]:
-    """An array item: repeated once per element of $data, kept only where $when is true."""
+def _compile_list(node: list, where: str, labels: dict, at_root: bool) -> _Compiled:
+    items = [_compile_item(item, f"{where}/{i}", labels, at_root) for i, item in enumerate(node)]
+    if all(isinstance(item, _Const) for item in items):
+        return _Const([item.value for item in items])
+
+    def bind_list(scope: Any, root: dict) -> list:
+        value: list = []
+        for item in items:
+            if isinstance(item, _Const):
+                value.append(item.value)
+            else:
+                value.extend(item(scope, root))
+        return value
+
+    return bind_list
+
+
+def _compile_item(node: Any, where: str, labels: dict, at_root: bool) -> _Compiled:
+    """An array item: a single value (_Const or bound), or, with $data / $when, a callable
+    returning the list of values it stands for: one per element of $data, kept where $when."""
     if not isinstance(node, dict) or ("$data" not in node and "$when" not in node):
-        single = _compile_node(node, where)
-        return lambda scope, root: [single(scope, root)]
-    body = _compile_node({k: v for k, v in node.items() if k not in ("$data", "$when")}, where)
-    data = _compile_binding(node["$data"], f"{where}/$data") if "$data" in node else None
-    when = _compile_binding(node["$when"], f"{where}/$when") if "$when" in node else None
+        single = _compile_node(node, where, labels, at_root)
+        return single if isinstance(single, _Const) else lambda scope, root: [single(scope, root)]
+    in_data = "$data" in node
+    body = _compile_node({k: v for k, v in node.items() if k not in ("$data", "$when")}, where, labels,
+                         at_root and not in_data)
+    data = _compile_binding(node["$data"], f"{where}/$data", labels, at_root) if in_data else None
+    when = (_compile_binding(node["$when"], f"{where}/$when", labels, at_root and not in_data)
+            if "$when" in node else None)
 
     def expand(scope: Any, root: dict) -> list:
-        scopes = [scope] if data is None else data(scope, root)
+        scopes = [scope] if data is None else _value(data, scope, root)
         if isinstance(scopes, dict):
             scopes = [scopes]
         elif not isinstance(scopes, list):
@@ -426,86 +483,104 @@ def _compile_item(node: Any, where: str) -> Callable[[Any, dict], list]:
         bound = []
         for item_scope in scopes:
             if when is not None:
-                keep = when(item_scope, root)
+                keep = _value(when, item_scope, root)
                 if not isinstance(keep, bool):
                     raise _Problem(f"template {where}/$when: {node['$when']} is {keep!r}, not true or false")
                 if not keep:
                     continue
-            bound.append(body(item_scope, root))
+            bound.append(_value(body, item_scope, root))
         return bound
 
     return expand
 
 
-def _compile_binding(binding: Any, where: str) -> _Bound:
+def _value(compiled: _Compiled, scope: Any, root: dict) -> Any:
+    return compiled.value if isinstance(compiled, _Const) else compiled(scope, root)
+
+
+def _compile_binding(binding: Any, where: str, labels: dict, at_root: bool) -> _Compiled:
     if not isinstance(binding, str) or not _BINDING.fullmatch(binding):
         raise _Problem(f"template {where}: expected a single ${{...}} binding, got {binding!r}")
-    return _compile_string(binding, where)
+    return _compile_string(binding, where, labels, at_root)
 
 
-def _compile_string(text: str, where: str) -> _Bound:
+def _compile_string(text: str, where: str, labels: dict, at_root: bool) -> _Compiled:
     """A whole-string binding keeps the value's type; text around bindings needs string values."""
     matches = list(_BINDING.finditer(text))
     if not matches:
-        return lambda scope, root: text
+        return _Const(text)
     if len(matches) == 1 and matches[0].span() == (0, len(text)):
-        return _located(_compile_expression(matches[0].group(1).strip()), matches[0].group(0), where)
-    parts: list[str | _Bound] = []
+        return _compile_expression(matches[0].group(1).strip(), _Place(where, matches[0].group(0)), labels, at_root)
+    parts: list[_Compiled] = []
     position = 0
     for match in matches:
-        parts.append(text[position:match.start()])
-        parts.append(_located(_compile_expression(match.group(1).strip()), match.group(0), where, text_only=True))
+        parts.append(_Const(text[position:match.start()]))
+        place = _Place(where, match.group(0))
+        parts.append(_text_only(_compile_expression(match.group(1).strip(), place, labels, at_root), place))
         position = match.end()
-    parts.append(text[position:])
-    return lambda scope, root: "".join(part if isinstance(part, str) else part(scope, root) for part in parts)
+    parts.append(_Const(text[position:]))
+    if all(isinstance(part, _Const) for part in parts):
+        return _Const("".join(part.value for part in parts))
+    return lambda scope, root: "".join(_value(part, scope, root) for part in parts)
 
 
-def _located(expression: _Bound, binding: str, where: str, *, text_only: bool = False) -> _Bound:
-    """Run expression; problems name the binding and its place in the template."""
+@dataclass(frozen=True)
+class _Place:
+    """Where a binding sits, for error messages: the template path and the binding's text."""
 
-    def run(scope: Any, root: dict) -> Any:
-        try:
-            value = expression(scope, root)
-        except _Problem as problem:
-            raise _Problem(f"template {where}: {binding} {problem}") from None
-        if text_only and not isinstance(value, str):
-            raise _Problem(f"template {where}: {binding} is {value!r}, not text; bind a formatted '.text' or a label")
+    where: str
+    binding: str
+
+    def problem(self, message: str) -> _Problem:
+        return _Problem(f"template {self.where}: {self.binding} {message}")
+
+
+def _text_only(compiled: _Compiled, place: _Place) -> _Compiled:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise place.problem(f"is {value!r}, not text; bind a formatted '.text' or a label")
         return value
 
-    return run
+    if isinstance(compiled, _Const):
+        return _Const(check(compiled.value))
+    return lambda scope, root: check(compiled(scope, root))
 
 
-def _compile_expression(expr: str) -> _Bound:
+def _compile_expression(expr: str, place: _Place, labels: dict, at_root: bool) -> _Compiled:
     call = _CALL.fullmatch(expr)
     if call:
-        name, inner = call.group(1), _compile_expression(call.group(2).strip())
+        name, inner = call.group(1), _compile_expression(call.group(2).strip(), place, labels, at_root)
         if name == "empty":
-            return lambda scope, root: inner(scope, root) in (None, "", [], {})
-        if name == "exists":
-            return lambda scope, root: inner(scope, root) is not None
-        return lambda scope, root: not _require_bool(inner(scope, root))
+            apply = lambda value: value in (None, "", [], {})  # noqa: E731
+        elif name == "exists":
+            apply = lambda value: value is not None  # noqa: E731
+        else:
+            def apply(value: Any) -> bool:
+                if not isinstance(value, bool):
+                    raise place.problem(f"not() needs true or false, got {value!r}")
+                return not value
+        if isinstance(inner, _Const):
+            return _Const(apply(inner.value))
+        return lambda scope, root: apply(inner(scope, root))
     if not _PATH.fullmatch(expr):
-        raise _Problem(f"unsupported expression ${{{expr}}}: use a path, empty(), not() or exists()")
+        raise place.problem("is an unsupported expression: use a path, empty(), not() or exists()")
     first, *rest = expr.split(".")
     from_root = first == "$root"
     segments = tuple(rest) if from_root else (first, *rest)
 
-    def resolve(scope: Any, root: dict) -> Any:
-        value = root if from_root else scope
+    def resolve(value: Any) -> Any:
         for segment in segments:
             try:
                 value = value[segment]
             except (KeyError, TypeError, IndexError):
-                raise _Problem(f"does not resolve: no {segment!r} in the data") from None
+                raise place.problem(f"does not resolve: no {segment!r} in the data") from None
         return value
 
-    return resolve
-
-
-def _require_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Problem(f"not() needs true or false, got {value!r}")
-    return value
+    if segments[:1] == ("labels",) and (from_root or at_root):
+        return _Const(resolve({"labels": labels}))
+    if from_root:
+        return lambda scope, root: resolve(root)
+    return lambda scope, root: resolve(scope)
 
 
 # --- validation ---
@@ -542,7 +617,7 @@ def _validate_card(card: Any) -> None:
     validator = _schema_validator()
     if not validator.is_valid(card):
         raise _Problem(f"schema 1.5 violation {_explain(next(validator.iter_errors(card)))}")
-    size = len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    size = len(orjson.dumps(card))  # compact UTF-8, as stored
     if size > MAX_CARD_BYTES:
         raise _Problem(f"card is {size} bytes serialized, over the {MAX_CARD_BYTES}-byte limit")
 

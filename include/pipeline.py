@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
+import orjson
 from airflow.sdk.exceptions import AirflowFailException
 
 from include import card_store, change_events, merge, staging, subscribers
@@ -38,7 +39,9 @@ def _client() -> T2AClient:
 
 
 def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no whitespace, non-ASCII as is: equal content gives equal text and hash.
+    orjson, not json: cards are serialized at ~10x the speed for the same bytes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def migrate_schema() -> list[str]:
