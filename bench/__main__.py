@@ -2,7 +2,8 @@
 
 In one run, on one isolated workload (see bench/workload.py):
   1. the compute floor — the task bodies in one plain process (bench/compute_floor.py);
-  2. the full pipeline with `airflow dags test` (the run measured), then an unchanged rerun;
+  2. the full pipeline with `airflow dags test --use-executor` on the CeleryExecutor
+     (bench/celery_executor.py: api-server + one worker per queue), then an unchanged rerun;
   3. Airflow's floor — the same DAG shape doing nothing (bench/noop_dag/), same executor;
   4. the predecessor's per-subscriber pandas loop (bench/predecessor_loop.py) on a sample.
 Prints the per-stage table, the three ratios and the targets; writes the figures as JSON.
@@ -17,12 +18,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from bench import report
 from bench.airflow_run import ROOT, BenchError, dags_test, run_subprocess
+from bench.celery_executor import celery_executor
 from bench.workload import SIZES, isolated_world, reset_card_results
 
 LOGICAL_DATE = "2026-11-26T10:00:00+00:00"
@@ -52,19 +52,21 @@ def measure(size_name: str, logs: Path) -> dict:
                                                                          "process_peak_rss": peak}
         reset_card_results()  # the Airflow run starts from the same empty card store
 
-        log("full run: airflow dags test adaptive_card_pipeline")
-        first = dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-first.log")
-        figures["airflow_run"] = report.run_figures(first)
-        log("unchanged rerun of the same interval")
-        figures["rerun"] = report.run_figures(dags_test("adaptive_card_pipeline", LOGICAL_DATE,
-                                                        logs / "dags-test-rerun.log"))
+        log("starting the CeleryExecutor's api-server and workers")
+        with celery_executor(logs) as executor:
+            figures["executor"] = executor.describe()
+            log("full run: airflow dags test --use-executor adaptive_card_pipeline")
+            first = dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-first.log", executor)
+            figures["airflow_run"] = report.run_figures(first)
+            log("unchanged rerun of the same interval")
+            figures["rerun"] = report.run_figures(dags_test("adaptive_card_pipeline", LOGICAL_DATE,
+                                                            logs / "dags-test-rerun.log", executor))
 
-        orgs, batches = first.stages["fetch_org"].count, first.stages["run_scenarios"].count
-        log(f"Airflow's floor: no-op DAG of the same shape ({orgs} orgs, {batches} batches)")
-        with _dags_folder(ROOT / "bench" / "noop_dag"):
-            noop = dags_test("bench_noop_pipeline", LOGICAL_DATE, logs / "dags-test-noop.log",
+            orgs, batches = first.stages["fetch_org"].count, first.stages["run_scenarios"].count
+            log(f"Airflow's floor: no-op DAG of the same shape ({orgs} orgs, {batches} batches)")
+            noop = dags_test("bench_noop_pipeline", LOGICAL_DATE, logs / "dags-test-noop.log", executor,
                              conf={"orgs": orgs, "batches": batches})
-        figures["airflow_floor"] = report.run_figures(noop)
+            figures["airflow_floor"] = report.run_figures(noop)
 
         log(f"predecessor's per-subscriber loop on {size.predecessor_sample} subscribers")
         figures["predecessor"] = _predecessor(first, size.predecessor_sample, work, logs)
@@ -87,17 +89,6 @@ def _predecessor(first, sample: int, work: Path, logs: Path) -> dict:
     result = json.loads(out.read_text())
     result["matching_pages"] = report.matching_pages(result.pop("pages"))
     return result | {"process_peak_rss": peak}
-
-
-@contextmanager
-def _dags_folder(folder: Path) -> Iterator[None]:
-    """Point Airflow at another DAGs folder for the runs inside the block."""
-    saved = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(folder)
-    try:
-        yield
-    finally:
-        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = saved
 
 
 def log(message: str) -> None:

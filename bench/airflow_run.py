@@ -1,8 +1,10 @@
-"""One `airflow dags test` run, measured from outside: wall time, the peak RSS of its whole
-process tree, and each task's duration and return value from the metadata database.
+"""One `airflow dags test --use-executor` run, measured from outside: wall time, the peak RSS
+of the Celery workers' processes while it ran, and from the metadata database each task's
+span, summed durations, queue and return value, plus the worker that ran it.
 
-`dags test` runs every task inside its own process, so the process peak is the heaviest
-task's peak plus Airflow's own footprint; `os.wait4` gives it exactly, with no polling.
+`dags test` schedules in its own process; with `--use-executor` every task goes to the
+CeleryExecutor (bench/celery_executor.py), so task instances of one stage run side by side:
+a stage's wall time is its span, earliest start to latest end.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+
+if TYPE_CHECKING:
+    from bench.celery_executor import CeleryExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,9 +37,20 @@ class TaskStage:
     """All task instances of one task id in a run."""
 
     count: int = 0
-    seconds: float = 0.0  # sum of the instances' durations
+    task_seconds: float = 0.0  # sum of the instances' durations (CPU-ish task-seconds)
+    first_start: datetime | None = None
+    last_end: datetime | None = None
     states: set[str] = field(default_factory=set)
+    queues: set[str] = field(default_factory=set)
+    workers: dict[str, int] = field(default_factory=dict)  # Celery node -> instances it ran
     results: list[Any] = field(default_factory=list)  # XCom return values, in map-index order
+
+    @property
+    def seconds(self) -> float:
+        """Wall time: the span from the earliest start to the latest end."""
+        if self.first_start is None or self.last_end is None:
+            return 0.0
+        return (self.last_end - self.first_start).total_seconds()
 
 
 @dataclass
@@ -41,7 +58,8 @@ class AirflowRun:
     dag_id: str
     run_id: str
     seconds: float
-    peak_rss: int  # bytes, the whole `airflow dags test` process tree
+    task_peak_rss: int  # bytes, the heaviest process the workers started during the run
+    worker_peak_rss: int  # bytes, the heaviest worker main process
     stages: dict[str, TaskStage]
 
     def result(self, task_id: str) -> Any:
@@ -76,19 +94,21 @@ def metadata_dsn() -> str:
     return f"postgresql://{rest}"
 
 
-def dags_test(dag_id: str, logical_date: str, log_path: Path, conf: dict | None = None) -> AirflowRun:
-    cmd = [sys.executable, "-m", "airflow", "dags", "test", dag_id, logical_date]
+def dags_test(dag_id: str, logical_date: str, log_path: Path, executor: CeleryExecutor,
+              conf: dict | None = None) -> AirflowRun:
+    cmd = [sys.executable, "-m", "airflow", "dags", "test", "--use-executor", dag_id, logical_date]
     if conf:
         cmd += ["--conf", json.dumps(conf)]
-    seconds, peak_rss = run_subprocess(cmd, log_path, f"airflow dags test {dag_id} {logical_date}")
-    run_id, stages = _read_run(dag_id, logical_date)
+    with executor.memory_peaks() as peaks:
+        seconds, _ = run_subprocess(cmd, log_path, f"airflow dags test {dag_id} {logical_date}")
+    run_id, stages = _read_run(dag_id, logical_date, executor.executed_by())
     failed = {task for task, stage in stages.items() if stage.states != {"success"}}
     if failed:
         raise BenchError(f"{dag_id} {run_id}: tasks {sorted(failed)} did not all succeed; log {log_path}")
-    return AirflowRun(dag_id, run_id, seconds, peak_rss, stages)
+    return AirflowRun(dag_id, run_id, seconds, peaks.task, peaks.workers, stages)
 
 
-def _read_run(dag_id: str, logical_date: str) -> tuple[str, dict[str, TaskStage]]:
+def _read_run(dag_id: str, logical_date: str, executed_by: dict[str, str]) -> tuple[str, dict[str, TaskStage]]:
     with psycopg.connect(metadata_dsn()) as conn:
         row = conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s AND logical_date = %s"
                            " ORDER BY id DESC LIMIT 1", (dag_id, logical_date)).fetchone()
@@ -96,13 +116,19 @@ def _read_run(dag_id: str, logical_date: str) -> tuple[str, dict[str, TaskStage]
             raise BenchError(f"no dag_run of {dag_id} at {logical_date} in the metadata database")
         run_id = row[0]
         stages: dict[str, TaskStage] = defaultdict(TaskStage)
-        for task_id, state, seconds in conn.execute(
-                "SELECT task_id, state, extract(epoch FROM end_date - start_date) FROM task_instance"
+        for ti_id, task_id, state, queue, start, end in conn.execute(
+                "SELECT id, task_id, state, queue, start_date, end_date FROM task_instance"
                 " WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index", (dag_id, run_id)):
             stage = stages[task_id]
             stage.count += 1
-            stage.seconds += float(seconds or 0)
             stage.states.add(state)
+            stage.queues.add(queue)
+            worker = executed_by.get(str(ti_id), "none")
+            stage.workers[worker] = stage.workers.get(worker, 0) + 1
+            if start and end:
+                stage.task_seconds += (end - start).total_seconds()
+                stage.first_start = min(start, stage.first_start or start)
+                stage.last_end = max(end, stage.last_end or end)
         for task_id, value in conn.execute(
                 "SELECT task_id, value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'"
                 " ORDER BY task_id, map_index", (dag_id, run_id)):

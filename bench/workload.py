@@ -2,8 +2,10 @@
 
 The bench never touches a developer's or the tests' data: its own card-store database
 (`acp_bench`, recreated each run), its own Airflow metadata database
-(`airflow_meta_bench`), Redis database 14 and its own staging directory. The T2A stand-in
-serves the size's synthetic ERP on a free port, and subscribers are seeded to fit it.
+(`airflow_meta_bench`), Redis database 14, its own staging directory and its own DAGs
+folder (the pipeline and the no-op DAG side by side, so the Celery workers started for the
+bench can run both). The T2A stand-in serves the size's synthetic ERP on a free port, and
+subscribers are seeded to fit it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ CARD_DB = "acp_bench"
 META_DB = "airflow_meta_bench"
 REDIS_DB = 14
 CARD_TABLES = "user_scenario_result, pipeline_dead_letter, pipeline_run, card_change_outbox"
+DAG_FILES = (ROOT / "dags" / "adaptive_card_pipeline.py", ROOT / "bench" / "noop_dag" / "noop_pipeline.py")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,14 @@ def _pg(dbname: str) -> psycopg.Connection:
                            dbname=dbname, autocommit=True)
 
 
-def _environment(standin: RunningStandin, token: str, size: Size, staging: Path) -> dict[str, str]:
+def _dags_folder(folder: Path) -> Path:
+    """Symlinks to the DAG files the bench runs (the no-op DAG is never deployed with dags/)."""
+    for dag_file in DAG_FILES:
+        (folder / dag_file.name).symlink_to(dag_file)
+    return folder
+
+
+def _environment(standin: RunningStandin, token: str, size: Size, staging: Path, dags: Path) -> dict[str, str]:
     host, port = os.environ.get("DB_HOST", "127.0.0.1"), int(os.environ.get("DB_PORT", "5432"))
     user, password = os.environ.get("DB_USER", "postgres"), os.environ.get("DB_PASSWORD")
     auth = user + (f":{password}" if password else "")
@@ -68,7 +78,7 @@ def _environment(standin: RunningStandin, token: str, size: Size, staging: Path)
     redis_url = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     return {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{auth}@{host}:{port}/{META_DB}",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_CARD_STORE": json.dumps(card),
         "AIRFLOW_CONN_REDIS_DEFAULT": json.dumps(
@@ -108,14 +118,15 @@ def reset_card_results() -> None:
 
 @contextmanager
 def isolated_world(size: Size, logs: Path) -> Iterator[RunningStandin]:
-    """Bench databases, Redis db, staging dir and a stand-in for `size`, set in os.environ
-    (so every subprocess inherits them); restores the environment afterwards."""
+    """Bench databases, Redis db, staging dir, DAGs folder and a stand-in for `size`, set in
+    os.environ (so every subprocess inherits them); restores the environment afterwards."""
     token = secrets.token_urlsafe(16)
     staging = Path(tempfile.mkdtemp(prefix=f"acp_bench_{size.name}_"))
+    dags = Path(tempfile.mkdtemp(prefix="acp_bench_dags_"))
     saved = dict(os.environ)
     try:
         with serve_in_thread(size.data, token) as standin:
-            os.environ.update(_environment(standin, token, size, staging))
+            os.environ.update(_environment(standin, token, size, staging, _dags_folder(dags)))
             _fresh_card_store()
             _migrated_metadata(logs)
             reset_card_results()
@@ -125,3 +136,4 @@ def isolated_world(size: Size, logs: Path) -> Iterator[RunningStandin]:
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(dags, ignore_errors=True)

@@ -1,9 +1,11 @@
 """The benchmark runs end to end at size small and prints what issue 5 asks for.
 
 Structural facts only — never timings (CI machines vary): every stage and the three
-ratios are printed, the run wrote rows, the unchanged rerun wrote no card row, and the
-predecessor's loop computed the same pages as the pipeline (so the ratio compares equal
-work). Runs the real thing: `python -m bench` in a subprocess, with its own databases.
+ratios are printed, every Airflow run went through the CeleryExecutor (each task instance
+ran on the bench worker serving its queue), stage spans fit in their run, the run wrote
+rows, the unchanged rerun wrote no card row, and the predecessor's loop computed the same
+pages as the pipeline (so the ratio compares equal work). Runs the real thing:
+`python -m bench` in a subprocess, with its own databases, api-server and Celery workers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import pytest
 from bench.report import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_RUNS = ("airflow_run", "rerun", "airflow_floor")
+# The spec (README): org fetches on `sales_org`, scenario batches on `adaptive_card`, the rest
+# on Airflow's default queue.
+QUEUE_OF = {"fetch_org": "sales_org", "run_scenarios": "adaptive_card"}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +45,30 @@ def test_table_prints_every_stage_and_the_three_ratios(bench_small):
     for ratio in ("vs (1) per-subscriber loop", "vs (2) compute floor", "vs (3)+(2) Airflow's + compute floor"):
         assert sum(ratio in line for line in table.splitlines()) == 1, ratio
     assert "total (full run)" in table and "peak RSS" in table
+    header = next(line for line in table.splitlines() if line.startswith("stage"))
+    assert "wall s" in header and "task s" in header
+    assert "CeleryExecutor: 2 workers, concurrency sales " in table
+
+
+def test_every_airflow_run_went_through_the_celery_workers(bench_small):
+    _, figures = bench_small
+    executor = figures["executor"]
+    assert executor["executor"] == "CeleryExecutor"
+    serving = {queue: node for node, w in executor["workers"].items() for queue in w["queues"].split(",")}
+    assert {node.split("@")[0] for node in executor["workers"]} == {"bench-sales", "bench-adaptive"}
+    for run in AIRFLOW_RUNS:
+        for task, stage in figures[run]["stages"].items():
+            queue = QUEUE_OF.get(task, "default")
+            assert stage["queues"] == [queue], (run, task)
+            assert stage["workers"] == {serving[queue]: stage["count"]}, (run, task, stage["workers"])
+
+
+def test_stage_spans_fit_in_their_run(bench_small):
+    _, figures = bench_small
+    for run in AIRFLOW_RUNS:
+        wall = figures[run]["seconds"]
+        for task, stage in figures[run]["stages"].items():
+            assert 0 <= stage["seconds"] <= wall, (run, task, stage["seconds"], wall)
 
 
 def test_first_run_wrote_rows_and_served_everyone(bench_small):

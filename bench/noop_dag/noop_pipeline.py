@@ -4,7 +4,8 @@ Same task ids, dependencies, mapped fan-outs (`orgs` fetches, `batches` scenario
 both run params) and trigger rules as `adaptive_card_pipeline`; every task returns a
 small dict like the real one so XCom traffic is alike. Timing it on the same executor
 gives what Airflow itself costs for one run. Lives outside `dags/` so it is never deployed:
-the bench points AIRFLOW__CORE__DAGS_FOLDER here for this measurement only.
+the bench's own DAGs folder links it next to the pipeline (bench/workload.py), because the
+Celery workers parse every DAG they run from the DAGs folder they were started with.
 """
 
 from __future__ import annotations
