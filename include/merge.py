@@ -18,11 +18,15 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 from airflow.sdk import ObjectStoragePath
 
 from include.staging import last_good, org_extract
 from include.t2a_client import QUERIES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +152,10 @@ def _dtypes(query: str) -> tuple[dict[str, object], list[str]]:
 
 
 def read_merged(area: ObjectStoragePath, index: dict, query: str, orgs: Iterable[str]) -> pd.DataFrame:
-    """Load the given organizations' rows of one merged file with the contract's types."""
+    """Load the given organizations' rows of one merged file with the contract's types.
+    (pandas is imported here: the org fetches that import this module never need it.)"""
+    import pandas as pd
+
     entry = index[query]
     header = _header_line(query)
     buf = io.BytesIO()

@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 import orjson
 from airflow.sdk.exceptions import AirflowFailException
 
-from include import card_store, change_events, merge, staging, subscribers
+from include import card_store, change_events, merge, scenarios, staging, subscribers
 from include.cards import CardError, render_cards, renderer_fingerprint
 from include.config import settings
-from include.scenarios import available_scenarios, load_scenario, run_batch
 from include.t2a_client import (ReportingPeriod, SalesOrg, T2AClient, T2AError, org_query_params,
                                 reporting_period)
 
@@ -80,7 +79,7 @@ def resolve_orgs(plan: dict) -> list[dict]:
         # The client already retried transient failures: retrying the task would nest retries.
         raise AirflowFailException(f"cannot list T2A's sales organizations: {exc}") from exc
     valid, rejected = subscribers.validate(candidates, known_orgs=set(t2a_orgs),
-                                           known_scenarios=available_scenarios())
+                                           known_scenarios=scenarios.available_scenarios())
     for r in rejected:
         card_store.record_dead_letter(
             pg, run_id=plan["run_id"], stage="subscriber",
@@ -224,9 +223,9 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     rows: list[card_store.CardRow] = []
     dead = skipped = 0
     locale_of = {s["user_id"]: s["locale"] for s in subs}
-    for scenario_id in available_scenarios():
+    for scenario_id in scenarios.available_scenarios():
         # The engine serves only subscribers whose scenario list names this scenario (or is NULL).
-        audiences = run_batch(load_scenario(scenario_id), subs, data, context)
+        audiences = scenarios.run_batch(scenarios.load_scenario(scenario_id), subs, data, context)
         stored = {} if plan["force_rewrite"] else card_store.render_keys(
             pg, scenario_id=scenario_id, user_ids=[u for a in audiences for u in a.user_ids],
             interval_end=interval_end)

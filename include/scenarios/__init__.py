@@ -5,6 +5,8 @@
     run_batch(scn, subscribers, data, org_context) -> list[AudienceResult]
 
 A new scenario is a new YAML file in this package; a new action is a new class in actions.py.
+The engine (pandas, ~0.4 s to import) loads on first use: most of the DAG's task instances
+(org fetches, planning) import this package but never run a scenario.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from include.scenarios.engine import AudienceResult, run_batch
+from typing import TYPE_CHECKING, Any
+
 from include.scenarios.model import Scenario, ScenarioError
-from include.scenarios.preprocessor import preprocess
+
+if TYPE_CHECKING:
+    from include.scenarios.engine import AudienceResult, run_batch
 
 SCENARIO_DIR = Path(__file__).parent
 BUILT_IN = "daily_brief"
@@ -35,4 +40,15 @@ def load_scenario(scenario_id: str) -> Scenario:
         raise ScenarioError(
             f"{scenario_id}.yaml: no such scenario; available: {', '.join(available_scenarios()) or '(none)'}"
         )
+    from include.scenarios.preprocessor import preprocess
+
     return preprocess(SCENARIO_DIR / f"{scenario_id}.yaml")
+
+
+def __getattr__(name: str) -> Any:
+    """`AudienceResult` and `run_batch` import the engine when first asked for."""
+    if name in ("AudienceResult", "run_batch"):
+        from include.scenarios import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
