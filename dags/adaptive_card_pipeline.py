@@ -31,7 +31,7 @@ CFG = settings()
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=2),
+    dagrun_timeout=pipeline.RUN_TIMEOUT,
     tags=["adaptive-cards", "t2a", "teams"],
     default_args={"owner": "sales-analytics", "retries": 2, "retry_delay": timedelta(seconds=20),
                   "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)},

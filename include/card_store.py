@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -186,7 +186,11 @@ def render_keys(pg: PostgresHook, *, scenario_id: str, user_ids: list[str],
 
 # --- runs and dead letters ----------------------------------------------------------------
 
-def start_run(pg: PostgresHook, *, run_id: str, interval_end: datetime) -> None:
+def start_run(pg: PostgresHook, *, run_id: str, interval_end: datetime,
+              abandon_after: timedelta | None = None) -> None:
+    """Record a run as running. With ``abandon_after`` (the DAG's run timeout), other runs still
+    'running' that started longer ago than that are marked 'abandoned': Airflow has given up on
+    them, and a killed process (e.g. an interrupted `airflow dags test`) never records its end."""
     with transaction(pg) as cur:
         cur.execute(
             "INSERT INTO pipeline_run (run_id, data_interval_end, status) VALUES (%s, %s, 'running')"
@@ -194,6 +198,16 @@ def start_run(pg: PostgresHook, *, run_id: str, interval_end: datetime) -> None:
             " data_interval_end = EXCLUDED.data_interval_end",
             (run_id, interval_end),
         )
+        if abandon_after is not None:
+            cur.execute(
+                "UPDATE pipeline_run SET status = 'abandoned', finished_at = now() WHERE status = 'running'"
+                " AND run_id <> %s AND started_at < now() - %s RETURNING run_id",
+                (run_id, abandon_after),
+            )
+            abandoned = [row[0] for row in cur.fetchall()]
+            if abandoned:
+                log.warning("marked %d run(s) still 'running' after %s as abandoned: %s",
+                            len(abandoned), abandon_after, abandoned)
 
 
 RUN_COUNTERS = ("orgs_fetched", "orgs_failed", "orgs_fallback", "subscribers_served",

@@ -26,6 +26,7 @@ from include.t2a_client import (ReportingPeriod, SalesOrg, T2AClient, T2AError, 
 
 log = logging.getLogger(__name__)
 
+RUN_TIMEOUT = timedelta(hours=2)  # the DAG's dagrun_timeout: one run must end before the next
 CANDIDATES_FILE = "candidates.json"  # active subscribers as read
 SUBSCRIBERS_FILE = "subscribers.json"  # the servable ones
 
@@ -50,7 +51,7 @@ def migrate_schema() -> list[str]:
 def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
     """Open the run: record it, pick this attempt's staging area, read the subscribers."""
     pg = card_store.hook()
-    card_store.start_run(pg, run_id=run_id, interval_end=interval_end)
+    card_store.start_run(pg, run_id=run_id, interval_end=interval_end, abandon_after=RUN_TIMEOUT)
     active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"),
                                      user_ids=params.get("user_ids"))
     plan_id = uuid.uuid4().hex[:12]

@@ -125,6 +125,16 @@ def test_run_record_counts(pg):
         card_store.finish_run(pg, run_id="r1", status="success", counts={"bogus": 1})
 
 
+def test_a_new_run_marks_runs_running_past_the_timeout_abandoned(pg):
+    card_store.start_run(pg, run_id="killed", interval_end=T0)
+    card_store.start_run(pg, run_id="recent", interval_end=T0)
+    pg.run("UPDATE pipeline_run SET started_at = now() - interval '3 hours' WHERE run_id = 'killed'")
+    card_store.start_run(pg, run_id="next", interval_end=T0, abandon_after=timedelta(hours=2))
+    assert dict(pg.get_records("SELECT run_id, status FROM pipeline_run")) == {
+        "killed": "abandoned", "recent": "running", "next": "running"}
+    assert pg.get_first("SELECT finished_at IS NOT NULL FROM pipeline_run WHERE run_id = 'killed'")[0]
+
+
 def test_outbox_events_reach_the_redis_stream_once(pg, redis_db):
     redis_db.delete(change_events.STREAM)
     card_store.store_cards(pg, rows("a"), run_id="r1", interval_end=T0)
