@@ -17,7 +17,6 @@ import shutil
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-
 from typing import TYPE_CHECKING
 
 from airflow.sdk import ObjectStoragePath
