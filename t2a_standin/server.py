@@ -18,8 +18,9 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -281,40 +282,39 @@ class StandinHandler(BaseHTTPRequestHandler):
                 raise RequestError(400, "body is not JSON")
             query, params, period = validate_request(request, state.dataset)
             fault = state.take_fault(org, query)
-            status, rows = self._answer(query, params, period, org, fault)
+            status, rows, reply = self._answer(query, params, period, org, fault)
         except RequestError as exc:
-            status = exc.status
-            self._send_error(exc.status, str(exc))
+            status, reply = exc.status, partial(self._send_error, exc.status, str(exc))
+        # Counted before the answer leaves: a client holding the answer may read the stats at once.
         state.record(org, query, status)
+        reply()
         log.info("query=%s org=%s status=%s rows=%s ms=%.0f", query, org or "-", status,
                  "-" if rows is None else rows, (time.perf_counter() - started) * 1000)
 
     def _answer(self, query: str, params: dict[str, str], period: int, org: str | None,
-                fault: FaultRule | None) -> tuple[int | str, int | None]:
-        """Send the answer (or the injected fault); return (status for the log, row count)."""
+                fault: FaultRule | None) -> tuple[int | str, int | None, Callable[[], None]]:
+        """The answer (or the injected fault): (status for the log, row count, send it)."""
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
-            return "dropped", None
+            return "dropped", None, lambda: None
         if fault is not None and fault.kind == "status":
             extra = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            self._send_error(fault.status, f"injected fault: HTTP {fault.status}", extra)
-            return fault.status, None
+            return fault.status, None, partial(self._send_error, fault.status,
+                                               f"injected fault: HTTP {fault.status}", extra)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         dataset = self.server.state.dataset
         table = dataset.sales_org_list() if query == "SALES_ORG_LIST" else dataset.table(query, org, period)
         variant = fault.variant if fault is not None and fault.kind == "malformed" else None
         if variant == "not_json":
-            self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
-            return 200, None
+            return 200, None, partial(self._send, 200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
         if variant not in (None, "not_json", "content_not_json"):
             table = break_table(variant, table)
         content = (BOM + '{"headers": ["GSCM Account", ' if variant == "content_not_json"
                    else render_content(query, table, org, period))
         generated_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta = {"meta": {"query": query, "generated_at": generated_at, "content": content}}
-        self._send(200, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-        return 200, len(table.rows)
+        return 200, len(table.rows), partial(self._send, 200, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
 
     def _check_auth(self) -> None:
         expected = f"Bearer {self.server.state.token}".encode()
