@@ -34,22 +34,40 @@ def _python_module(module: str, *args: str) -> list[str]:
 
 def measure(size_name: str, logs: Path) -> dict:
     size = SIZES[size_name]
-    figures: dict = {"size": size_name, "subscribers": size.subscribers,
-                     "sales_org_rows": size.data.sales_org_rows_total, "orgs": size.data.orgs,
-                     "batch_size": size.batch_size}
+    figures: dict = {
+        "size": size_name,
+        "subscribers": size.subscribers,
+        "sales_org_rows": size.data.sales_org_rows_total,
+        "orgs": size.data.orgs,
+        "batch_size": size.batch_size,
+    }
     started = time.monotonic()
     with isolated_world(size, logs), tempfile.TemporaryDirectory(prefix="acp_bench_out_") as work_dir:
         work = Path(work_dir)
-        log(f"workload ready: {size.data.orgs} orgs, {size.data.sales_org_rows_total:,} SALES_ORG rows,"
-            f" {size.subscribers:,} subscribers")
+        log(
+            f"workload ready: {size.data.orgs} orgs, {size.data.sales_org_rows_total:,} SALES_ORG rows,"
+            f" {size.subscribers:,} subscribers"
+        )
 
         log("compute floor (one plain process)")
         floor_out = work / "compute_floor.json"
         seconds, peak = run_subprocess(
-            _python_module("bench.compute_floor", "--run-id", "bench_compute_floor", "--interval-end", LOGICAL_DATE,
-                           "--out", str(floor_out)), logs / "compute-floor.log", "compute floor")
-        figures["compute_floor"] = json.loads(floor_out.read_text()) | {"process_seconds": seconds,
-                                                                         "process_peak_rss": peak}
+            _python_module(
+                "bench.compute_floor",
+                "--run-id",
+                "bench_compute_floor",
+                "--interval-end",
+                LOGICAL_DATE,
+                "--out",
+                str(floor_out),
+            ),
+            logs / "compute-floor.log",
+            "compute floor",
+        )
+        figures["compute_floor"] = json.loads(floor_out.read_text()) | {
+            "process_seconds": seconds,
+            "process_peak_rss": peak,
+        }
         reset_card_results()  # the Airflow run starts from the same empty card store
 
         log("starting the CeleryExecutor's api-server and workers")
@@ -59,13 +77,19 @@ def measure(size_name: str, logs: Path) -> dict:
             first = dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-first.log", executor)
             figures["airflow_run"] = report.run_figures(first)
             log("unchanged rerun of the same interval")
-            figures["rerun"] = report.run_figures(dags_test("adaptive_card_pipeline", LOGICAL_DATE,
-                                                            logs / "dags-test-rerun.log", executor))
+            figures["rerun"] = report.run_figures(
+                dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-rerun.log", executor)
+            )
 
             orgs, batches = first.stages["fetch_org"].count, first.stages["run_scenarios"].count
             log(f"Airflow's floor: no-op DAG of the same shape ({orgs} orgs, {batches} batches)")
-            noop = dags_test("bench_noop_pipeline", LOGICAL_DATE, logs / "dags-test-noop.log", executor,
-                             conf={"orgs": orgs, "batches": batches})
+            noop = dags_test(
+                "bench_noop_pipeline",
+                LOGICAL_DATE,
+                logs / "dags-test-noop.log",
+                executor,
+                conf={"orgs": orgs, "batches": batches},
+            )
             figures["airflow_floor"] = report.run_figures(noop)
 
         log(f"predecessor's per-subscriber loop on {size.predecessor_sample} subscribers")
@@ -78,14 +102,29 @@ def _predecessor(first, sample: int, work: Path, logs: Path) -> dict:
     """Time the loop on the first run's merged files and servable subscribers."""
     plan = first.result("plan_run")
     area = Path(plan["area"].removeprefix("file://"))
-    contexts = {o["sales_org_cd"]: {"currency": o["currency"], "period": o["period"], "as_of": plan["interval_end"]}
-                for o in first.result("resolve_orgs")}
+    contexts = {
+        o["sales_org_cd"]: {"currency": o["currency"], "period": o["period"], "as_of": plan["interval_end"]}
+        for o in first.result("resolve_orgs")
+    }
     (work / "contexts.json").write_text(json.dumps(contexts))
     out = work / "predecessor.json"
-    seconds, peak = run_subprocess(
-        _python_module("bench.predecessor_loop", "--merged-dir", str(area / "merged"),
-                       "--subscribers", str(area / "subscribers.json"), "--contexts", str(work / "contexts.json"),
-                       "--sample", str(sample), "--out", str(out)), logs / "predecessor.log", "predecessor loop")
+    _seconds, peak = run_subprocess(
+        _python_module(
+            "bench.predecessor_loop",
+            "--merged-dir",
+            str(area / "merged"),
+            "--subscribers",
+            str(area / "subscribers.json"),
+            "--contexts",
+            str(work / "contexts.json"),
+            "--sample",
+            str(sample),
+            "--out",
+            str(out),
+        ),
+        logs / "predecessor.log",
+        "predecessor loop",
+    )
     result = json.loads(out.read_text())
     result["matching_pages"] = report.matching_pages(result.pop("pages"))
     return result | {"process_peak_rss": peak}
@@ -96,11 +135,16 @@ def log(message: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where to write the figures as JSON (default artifacts/bench-<size>.json)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write the figures as JSON (default artifacts/bench-<size>.json)",
+    )
     args = parser.parse_args()
     # stdout carries the table only: whatever else writes to fd 1 (Airflow's log handlers,
     # the stand-in's request log) goes to stderr.

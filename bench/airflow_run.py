@@ -94,8 +94,9 @@ def metadata_dsn() -> str:
     return f"postgresql://{rest}"
 
 
-def dags_test(dag_id: str, logical_date: str, log_path: Path, executor: CeleryExecutor,
-              conf: dict | None = None) -> AirflowRun:
+def dags_test(
+    dag_id: str, logical_date: str, log_path: Path, executor: CeleryExecutor, conf: dict | None = None
+) -> AirflowRun:
     cmd = [sys.executable, "-m", "airflow", "dags", "test", "--use-executor", dag_id, logical_date]
     if conf:
         cmd += ["--conf", json.dumps(conf)]
@@ -110,15 +111,19 @@ def dags_test(dag_id: str, logical_date: str, log_path: Path, executor: CeleryEx
 
 def _read_run(dag_id: str, logical_date: str, executed_by: dict[str, str]) -> tuple[str, dict[str, TaskStage]]:
     with psycopg.connect(metadata_dsn()) as conn:
-        row = conn.execute("SELECT run_id FROM dag_run WHERE dag_id = %s AND logical_date = %s"
-                           " ORDER BY id DESC LIMIT 1", (dag_id, logical_date)).fetchone()
+        row = conn.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = %s AND logical_date = %s ORDER BY id DESC LIMIT 1",
+            (dag_id, logical_date),
+        ).fetchone()
         if row is None:
             raise BenchError(f"no dag_run of {dag_id} at {logical_date} in the metadata database")
         run_id = row[0]
         stages: dict[str, TaskStage] = defaultdict(TaskStage)
         for ti_id, task_id, state, queue, start, end in conn.execute(
-                "SELECT id, task_id, state, queue, start_date, end_date FROM task_instance"
-                " WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index", (dag_id, run_id)):
+            "SELECT id, task_id, state, queue, start_date, end_date FROM task_instance"
+            " WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
+            (dag_id, run_id),
+        ):
             stage = stages[task_id]
             stage.count += 1
             stage.states.add(state)
@@ -130,7 +135,9 @@ def _read_run(dag_id: str, logical_date: str, executed_by: dict[str, str]) -> tu
                 stage.first_start = min(start, stage.first_start or start)
                 stage.last_end = max(end, stage.last_end or end)
         for task_id, value in conn.execute(
-                "SELECT task_id, value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'"
-                " ORDER BY task_id, map_index", (dag_id, run_id)):
+            "SELECT task_id, value FROM xcom WHERE dag_id = %s AND run_id = %s AND key = 'return_value'"
+            " ORDER BY task_id, map_index",
+            (dag_id, run_id),
+        ):
             stages[task_id].results.append(value)
     return run_id, dict(stages)

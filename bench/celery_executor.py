@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -117,13 +117,18 @@ class CeleryExecutor:
             sampler.join()
 
     def describe(self) -> dict:
-        return {"executor": "CeleryExecutor",
-                "workers": {w.hostname: {"queues": w.queues, "concurrency": w.concurrency} for w in self.workers}}
+        return {
+            "executor": "CeleryExecutor",
+            "workers": {w.hostname: {"queues": w.queues, "concurrency": w.concurrency} for w in self.workers},
+        }
 
     def executed_by(self) -> dict[str, str]:
         """Task instance id -> Celery node of the worker that ran it (from the workers' logs)."""
-        return {ti_id: worker.hostname for worker in self.workers
-                for ti_id in EXECUTED.findall((self.logs / f"{worker.component}.log").read_text(errors="replace"))}
+        return {
+            ti_id: worker.hostname
+            for worker in self.workers
+            for ti_id in EXECUTED.findall((self.logs / f"{worker.component}.log").read_text(errors="replace"))
+        }
 
 
 def _free_port() -> int:
@@ -140,9 +145,15 @@ def _broker_url() -> str:
 def _start(name: str, args: list[str], logs: Path, env: dict[str, str] | None = None) -> Component:
     log = logs / f"{name}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "airflow", *args], cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=os.environ | (env or {}), start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=os.environ | (env or {}),
+            start_new_session=True,
+        )
     return Component(name, proc, log)
 
 
@@ -156,8 +167,10 @@ def _wait_until(what: str, ready: Callable[[], bool], components: list[Component
         if ready():
             return
         if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {START_TIMEOUT}s waiting for {what}; logs in "
-                             + ", ".join(str(c.log) for c in components))
+            raise BenchError(
+                f"timed out after {START_TIMEOUT}s waiting for {what}; logs in "
+                + ", ".join(str(c.log) for c in components)
+            )
         time.sleep(1)
 
 
@@ -183,10 +196,8 @@ def session_pids(sessions: set[int]) -> list[int]:
 def _stop(components: list[Component]) -> None:
     """TERM each component's process group, wait up to STOP_GRACE, then KILL its whole session."""
     for c in components:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(c.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     sessions = {c.proc.pid for c in components}
     deadline = time.monotonic() + STOP_GRACE
     while time.monotonic() < deadline:
@@ -196,10 +207,8 @@ def _stop(components: list[Component]) -> None:
             return
         time.sleep(0.2)
     for pid in session_pids(sessions):
-        try:
+        with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for c in components:
         c.proc.wait()
 
@@ -212,17 +221,21 @@ def celery_executor(logs: Path) -> Iterator[CeleryExecutor]:
     cfg = settings()
     broker = _broker_url()
     saved = dict(os.environ)
-    os.environ.update({
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__CELERY__BROKER_URL": broker,
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": BROKER_KEY_PREFIX,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
-    })
+    os.environ.update(
+        {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": BROKER_KEY_PREFIX,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        }
+    )
     host = socket.gethostname()
-    workers = [Worker("worker-sales", "default,sales_org", cfg.max_workers_sales, f"bench-sales@{host}"),
-               Worker("worker-adaptive", "adaptive_card", cfg.max_workers_adaptive, f"bench-adaptive@{host}")]
+    workers = [
+        Worker("worker-sales", "default,sales_org", cfg.max_workers_sales, f"bench-sales@{host}"),
+        Worker("worker-adaptive", "adaptive_card", cfg.max_workers_adaptive, f"bench-adaptive@{host}"),
+    ]
     components: list[Component] = []
     with tempfile.TemporaryDirectory(prefix="acp_bench_api_") as api_home:
         # The api-server writes the admin's generated password here, not into AIRFLOW_HOME.
@@ -230,19 +243,46 @@ def celery_executor(logs: Path) -> Iterator[CeleryExecutor]:
         try:
             deadline = time.monotonic() + START_TIMEOUT
             components.append(_start("api-server", ["api-server", "--port", str(api_port)], logs))
-            _wait_until("the api-server's execution API", lambda: _http_ok(
-                f"http://127.0.0.1:{api_port}/execution/health"), components, deadline)
+            _wait_until(
+                "the api-server's execution API",
+                lambda: _http_ok(f"http://127.0.0.1:{api_port}/execution/health"),
+                components,
+                deadline,
+            )
             for w in workers:
-                components.append(_start(w.component, [
-                    "celery", "worker", "--queues", w.queues, "--concurrency", str(w.concurrency),
-                    "--celery-hostname", w.hostname.replace(host, "%h")],
-                    logs, {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port())}))
+                components.append(
+                    _start(
+                        w.component,
+                        [
+                            "celery",
+                            "worker",
+                            "--queues",
+                            w.queues,
+                            "--concurrency",
+                            str(w.concurrency),
+                            "--celery-hostname",
+                            w.hostname.replace(host, "%h"),
+                        ],
+                        logs,
+                        {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port())},
+                    )
+                )
             with Celery(broker=broker) as app:
                 app.conf.broker_transport_options = {"global_keyprefix": BROKER_KEY_PREFIX}
                 wanted = {w.hostname for w in workers}
-                _wait_until("both Celery workers to answer a ping", lambda: wanted <= {
-                    name for reply in app.control.ping(destination=sorted(wanted), timeout=1.0) for name in reply},
-                    components, deadline)
+                _wait_until(
+                    "both Celery workers to answer a ping",
+                    lambda: (
+                        wanted
+                        <= {
+                            name
+                            for reply in app.control.ping(destination=sorted(wanted), timeout=1.0)
+                            for name in reply
+                        }
+                    ),
+                    components,
+                    deadline,
+                )
             yield CeleryExecutor(workers, components, logs)
         finally:
             # Workers first (they finish running tasks against the api-server), then the api-server.

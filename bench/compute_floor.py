@@ -58,8 +58,10 @@ def run_pipeline(run_id: str, interval_end: datetime, stages: Stages) -> dict:
     fetched = [stages.run("fetch_org", lambda o=org: pipeline.fetch_org(o, run_id=run_id)) for org in orgs]
     merged = stages.run("merge_extracts", lambda: pipeline.merge_run(plan, orgs, fetched))
     batches = stages.run("plan_batches", lambda: pipeline.plan_batches(plan, merged))
-    results = [stages.run("run_scenarios", lambda b=batch: pipeline.run_scenario_batch(plan, orgs, merged, b))
-               for batch in batches]
+    results = [
+        stages.run("run_scenarios", lambda b=batch: pipeline.run_scenario_batch(plan, orgs, merged, b))
+        for batch in batches
+    ]
     return stages.run("finalize", lambda: pipeline.finalize_run(plan, merged, batches, results))
 
 
@@ -72,8 +74,9 @@ def main() -> None:
     stages = Stages()
     started = time.perf_counter()
     summary = run_pipeline(args.run_id, args.interval_end, stages)
-    args.out.write_text(json.dumps({"seconds": time.perf_counter() - started, "stages": stages.stats,
-                                    "summary": summary}))
+    args.out.write_text(
+        json.dumps({"seconds": time.perf_counter() - started, "stages": stages.stats, "summary": summary})
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,13 @@ from include.config import settings
 ORG, ACCOUNT, GROUP, MATERIAL = "SALES_ORG_CD", "GSCM Account", "GSCM P/Group", "Material"
 TARGET, EST, ACH, BILLING = "Target Plan", "Est. Sales", "Ach. vs Target Plan", "Billing"
 ORDERS = {"billed": "Billed Order", "open": "Open Order", "blocked": "Blocked Order", "upcoming": "Upcoming Order"}
-ISSUES = {"credit_block": "Credit Block", "delivery_block": "Delivery Block",
-          "unconfirmed_delay": "Unconfirmed Delay", "do_delay": "DO Delay", "incomplete": "Incomplete"}
+ISSUES = {
+    "credit_block": "Credit Block",
+    "delivery_block": "Delivery Block",
+    "unconfirmed_delay": "Unconfirmed Delay",
+    "do_delay": "DO Delay",
+    "incomplete": "Incomplete",
+}
 TEXT_COLUMNS = {ORG: str, ACCOUNT: str, GROUP: str, MATERIAL: str, "SoldTo": str, "GSCM Product": str}
 
 
@@ -67,46 +72,102 @@ def subscriber_pages(sub: dict[str, Any], data: dict[str, pd.DataFrame], context
     ranked = g.dropna(subset=[TARGET, ACH]).assign(**{EST: g[EST].fillna(0)})
     ranked = ranked[(ranked[TARGET] != 0) & (ranked[ACH] < 100)]
     ranked = ranked.sort_values([ACH, TARGET, EST, ACCOUNT], ascending=[True, False, True, True]).head(5)
-    top_accounts = [{"account": r[ACCOUNT], "target": _amount(r[TARGET]), "est_sales": _amount(r[EST]),
-                     "ach_rate": _round(r[ACH], 1)} for _, r in ranked.iterrows()]
+    top_accounts = [
+        {
+            "account": r[ACCOUNT],
+            "target": _amount(r[TARGET]),
+            "est_sales": _amount(r[EST]),
+            "ach_rate": _round(r[ACH], 1),
+        }
+        for _, r in ranked.iterrows()
+    ]
 
     by_group = m.groupby(GROUP)[[TARGET, EST]].sum().reset_index()
     by_group["ach"] = by_group[EST] / by_group[TARGET].where(by_group[TARGET] != 0) * 100
     by_group = by_group[(by_group[TARGET] != 0) & (by_group["ach"] < 100)]
     by_group = by_group.sort_values(["ach", TARGET, EST, GROUP], ascending=[True, False, True, True]).head(5)
-    top_groups = [{"product_group": r[GROUP], "target": _amount(r[TARGET]), "est_sales": _amount(r[EST]),
-                   "ach_rate": _round(r["ach"], 1)} for _, r in by_group.iterrows()]
+    top_groups = [
+        {
+            "product_group": r[GROUP],
+            "target": _amount(r[TARGET]),
+            "est_sales": _amount(r[EST]),
+            "ach_rate": _round(r["ach"], 1),
+        }
+        for _, r in by_group.iterrows()
+    ]
 
     issues = {name: int(o[col].sum()) for name, col in ISSUES.items()}
     orders = {name: _amount(o[col].sum()) for name, col in ORDERS.items()}
-    overview = {"sales_org_cd": org, **context, "total_target": _amount(total_target),
-                "total_est_sales": _amount(total_est), "total_billing": _amount(g[BILLING].sum()),
-                "total_ach_rate": _round(_ach(total_est, total_target), 1),
-                "top_accounts": top_accounts, "top_product_groups": top_groups, "issues": issues, "orders": orders}
+    overview = {
+        "sales_org_cd": org,
+        **context,
+        "total_target": _amount(total_target),
+        "total_est_sales": _amount(total_est),
+        "total_billing": _amount(g[BILLING].sum()),
+        "total_ach_rate": _round(_ach(total_est, total_target), 1),
+        "top_accounts": top_accounts,
+        "top_product_groups": top_groups,
+        "issues": issues,
+        "orders": orders,
+    }
 
     accounts_page = []
     for entry in top_accounts:
         rows = m[(m[ACCOUNT] == entry["account"]) & m[TARGET].notna()].assign(**{EST: lambda f: f[EST].fillna(0)})
         rows = rows.assign(gap=rows[TARGET] - rows[EST]).sort_values(["gap", MATERIAL], ascending=[False, True]).head(5)
-        accounts_page.append(entry | {"materials": [
-            {"material": r[MATERIAL], "product_group": r[GROUP], "target": _amount(r[TARGET]),
-             "est_sales": _amount(r[EST]), "gap": _amount(r["gap"])} for _, r in rows.iterrows()]})
+        accounts_page.append(
+            entry
+            | {
+                "materials": [
+                    {
+                        "material": r[MATERIAL],
+                        "product_group": r[GROUP],
+                        "target": _amount(r[TARGET]),
+                        "est_sales": _amount(r[EST]),
+                        "gap": _amount(r["gap"]),
+                    }
+                    for _, r in rows.iterrows()
+                ]
+            }
+        )
 
     groups_page = []
     for entry in top_groups:
         rows = m[m[GROUP] == entry["product_group"]].groupby(ACCOUNT)[[TARGET, EST]].sum().reset_index()
         rows = rows.assign(gap=rows[TARGET] - rows[EST]).sort_values(["gap", ACCOUNT], ascending=[False, True]).head(5)
-        groups_page.append(entry | {"accounts": [
-            {"account": r[ACCOUNT], "target": _amount(r[TARGET]), "est_sales": _amount(r[EST]),
-             "gap": _amount(r["gap"])} for _, r in rows.iterrows()]})
+        groups_page.append(
+            entry
+            | {
+                "accounts": [
+                    {
+                        "account": r[ACCOUNT],
+                        "target": _amount(r[TARGET]),
+                        "est_sales": _amount(r[EST]),
+                        "gap": _amount(r["gap"]),
+                    }
+                    for _, r in rows.iterrows()
+                ]
+            }
+        )
 
     per_material = o.groupby(MATERIAL)[list(ORDERS.values()) + list(ISSUES.values())].sum().reset_index()
-    per_material = per_material.sort_values([ORDERS["blocked"], ORDERS["open"], MATERIAL],
-                                             ascending=[False, False, True]).head(10)
-    materials = [{"material": r[MATERIAL], **{name: _amount(r[col]) for name, col in ORDERS.items()},
-                  "issues_total": int(sum(r[col] for col in ISSUES.values()))} for _, r in per_material.iterrows()]
-    return {"overview": overview, "accounts": accounts_page, "product_groups": groups_page,
-            "operations": {"issues": issues, "orders": orders, "materials": materials}}
+    per_material = per_material.sort_values(
+        [ORDERS["blocked"], ORDERS["open"], MATERIAL], ascending=[False, False, True]
+    ).head(10)
+    materials = [
+        {
+            "material": r[MATERIAL],
+            **{name: _amount(r[col]) for name, col in ORDERS.items()},
+            "issues_total": int(sum(r[col] for col in ISSUES.values())),
+        }
+        for _, r in per_material.iterrows()
+    ]
+    return {
+        "overview": overview,
+        "accounts": accounts_page,
+        "product_groups": groups_page,
+        "operations": {"issues": issues, "orders": orders, "materials": materials},
+    }
 
 
 def _canonical(value: Any) -> str:
@@ -120,8 +181,9 @@ def run(subscribers: list[dict], data: dict[str, pd.DataFrame], contexts: dict[s
     for sub in subscribers:
         org = sub["sales_org_cd"]
         pages = subscriber_pages(sub, data, {k: contexts[org][k] for k in ("currency", "period", "as_of")})
-        cards = render_cards("daily_brief", pages, sub["locale"], erp_base_url=erp,
-                             context={"sales_org_cd": org, **contexts[org]})
+        cards = render_cards(
+            "daily_brief", pages, sub["locale"], erp_base_url=erp, context={"sales_org_cd": org, **contexts[org]}
+        )
         pages_json, cards_json = _canonical(pages), _canonical(cards)
         digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
         cursor.execute(
@@ -129,7 +191,8 @@ def run(subscribers: list[dict], data: dict[str, pd.DataFrame], contexts: dict[s
             " run_id, data_interval_end) VALUES (%s, 'daily_brief', %s, %s, %s, %s, 'predecessor', now())"
             " ON CONFLICT (user_id, scenario_id) DO UPDATE"
             " SET pages = EXCLUDED.pages, cards = EXCLUDED.cards, content_hash = EXCLUDED.content_hash",
-            (sub["user_id"], org, pages_json, cards_json, digest))
+            (sub["user_id"], org, pages_json, cards_json, digest),
+        )
         all_pages.append(pages)
     return all_pages
 
@@ -152,14 +215,23 @@ def main() -> None:
     loaded = time.perf_counter()
     with card_store.transaction(card_store.hook()) as cur:
         # Same columns and key as user_scenario_result; a temp table keeps the store untouched.
-        cur.execute("CREATE TEMP TABLE predecessor_result (LIKE user_scenario_result INCLUDING DEFAULTS"
-                    " INCLUDING CONSTRAINTS INCLUDING INDEXES) ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE predecessor_result (LIKE user_scenario_result INCLUDING DEFAULTS"
+            " INCLUDING CONSTRAINTS INCLUDING INDEXES) ON COMMIT DROP"
+        )
         pages = run(sample, data, json.loads(args.contexts.read_text()), cur)
     finished = time.perf_counter()
-    args.out.write_text(json.dumps({
-        "load_seconds": loaded - started, "loop_seconds": finished - loaded, "sampled": len(sample),
-        "subscribers": len(subscribers), "pages": {s["user_id"]: p for s, p in zip(sample, pages)},
-    }))
+    args.out.write_text(
+        json.dumps(
+            {
+                "load_seconds": loaded - started,
+                "loop_seconds": finished - loaded,
+                "sampled": len(sample),
+                "subscribers": len(subscribers),
+                "pages": {s["user_id"]: p for s, p in zip(sample, pages)},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

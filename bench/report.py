@@ -14,8 +14,16 @@ from typing import Any
 
 from include import card_store
 
-STAGES = ("migrate_schema", "plan_run", "resolve_orgs", "fetch_org", "merge_extracts", "plan_batches",
-          "run_scenarios", "finalize")
+STAGES = (
+    "migrate_schema",
+    "plan_run",
+    "resolve_orgs",
+    "fetch_org",
+    "merge_extracts",
+    "plan_batches",
+    "run_scenarios",
+    "finalize",
+)
 GIB = 1 << 30
 MIB = 1 << 20
 # Targets of issue 5 (2-core machine, size large).
@@ -26,28 +34,47 @@ MAX_RERUN_SHARE = 0.5  # "well under the first run's time"
 
 
 def run_figures(run) -> dict:
-    return {"dag_id": run.dag_id, "run_id": run.run_id, "seconds": run.seconds,
-            "task_peak_rss": run.task_peak_rss, "worker_peak_rss": run.worker_peak_rss,
-            "stages": {task: {"count": s.count, "seconds": s.seconds, "task_seconds": s.task_seconds,
-                              "queues": sorted(s.queues), "workers": s.workers, "results": s.results}
-                       for task, s in run.stages.items()}}
+    return {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "seconds": run.seconds,
+        "task_peak_rss": run.task_peak_rss,
+        "worker_peak_rss": run.worker_peak_rss,
+        "stages": {
+            task: {
+                "count": s.count,
+                "seconds": s.seconds,
+                "task_seconds": s.task_seconds,
+                "queues": sorted(s.queues),
+                "workers": s.workers,
+                "results": s.results,
+            }
+            for task, s in run.stages.items()
+        },
+    }
 
 
 def executor_line(executor: dict) -> str:
     """E.g. "CeleryExecutor: 2 workers, concurrency sales 3 / adaptive 3"."""
     workers = executor["workers"]
-    concurrency = " / ".join(f"{node.split('@')[0].removeprefix('bench-')} {w['concurrency']}"
-                             for node, w in workers.items())
+    concurrency = " / ".join(
+        f"{node.split('@')[0].removeprefix('bench-')} {w['concurrency']}" for node, w in workers.items()
+    )
     return f"{executor['executor']}: {len(workers)} workers, concurrency {concurrency}"
 
 
 def matching_pages(pages_by_user: dict[str, dict]) -> dict[str, int]:
     """How many of the predecessor's pages equal what the pipeline stored for the same user."""
-    stored = dict(card_store.hook().get_records(
-        "SELECT user_id, pages FROM user_scenario_result WHERE scenario_id = 'daily_brief' AND user_id = ANY(%s)",
-        parameters=(list(pages_by_user),)))
-    return {"compared": len(pages_by_user),
-            "equal": sum(stored.get(user) == pages for user, pages in pages_by_user.items())}
+    stored = dict(
+        card_store.hook().get_records(
+            "SELECT user_id, pages FROM user_scenario_result WHERE scenario_id = 'daily_brief' AND user_id = ANY(%s)",
+            parameters=(list(pages_by_user),),
+        )
+    )
+    return {
+        "compared": len(pages_by_user),
+        "equal": sum(stored.get(user) == pages for user, pages in pages_by_user.items()),
+    }
 
 
 def _results(run: dict, task: str) -> list[Any]:
@@ -101,8 +128,13 @@ def _mib(n: float) -> str:
 
 
 def render(f: dict) -> str:
-    air, floor, noop, rerun, pred = (f["airflow_run"], f["compute_floor"], f["airflow_floor"], f["rerun"],
-                                     f["predecessor"])
+    air, floor, noop, rerun, pred = (
+        f["airflow_run"],
+        f["compute_floor"],
+        f["airflow_floor"],
+        f["rerun"],
+        f["predecessor"],
+    )
     outputs = stage_output(air)
     r = ratios(f)
     lines = [
@@ -117,10 +149,12 @@ def render(f: dict) -> str:
         stage = air["stages"][task]
         items, written, unit = outputs.get(task, (None, None, ""))
         fl = floor["stages"].get(task, {})
-        lines.append(f"{task:<24}{stage['count']:>6}{stage['seconds']:>9.2f}{stage['task_seconds']:>9.2f}"
-                     f"{_fmt_rate(items, stage['seconds'], unit):>18}"
-                     f"{'-' if written is None else f'{written:,}':>14}{fl.get('seconds', 0):>9.2f}"
-                     f"{_mib(fl.get('peak_rss', 0)):>14}{noop['stages'][task]['seconds']:>8.2f}")
+        lines.append(
+            f"{task:<24}{stage['count']:>6}{stage['seconds']:>9.2f}{stage['task_seconds']:>9.2f}"
+            f"{_fmt_rate(items, stage['seconds'], unit):>18}"
+            f"{'-' if written is None else f'{written:,}':>14}{fl.get('seconds', 0):>9.2f}"
+            f"{_mib(fl.get('peak_rss', 0)):>14}{noop['stages'][task]['seconds']:>8.2f}"
+        )
     rows_total = sum(w for _, w, _ in outputs.values() if w)
     lines += [
         f"{'Airflow outside tasks':<24}{'':>6}{_outside(air):>9.2f}{'':>64}{_outside(noop):>8.2f}",
@@ -164,23 +198,33 @@ def _check(ok: bool, text: str) -> str:
 
 def _targets(f: dict, r: dict) -> list[str]:
     floor = f["compute_floor"]["stages"]
-    heaviest = max(f["airflow_run"]["task_peak_rss"], max(s["peak_rss"] for s in floor.values()))
+    heaviest = max(f["airflow_run"]["task_peak_rss"], *(s["peak_rss"] for s in floor.values()))
     merge_growth = floor["merge_extracts"]["peak_rss"] - floor["plan_run"]["peak_rss"]
     merged = merged_bytes(f["airflow_run"])
     rerun_written = stage_output(f["rerun"])["run_scenarios"][1]
     bulk = "cur.copy(" in inspect.getsource(card_store.store_cards)
     return [
-        _check(r["vs_predecessor"] >= MIN_SPEEDUP_VS_LOOP,
-               f"scenario+card stage ≥ {MIN_SPEEDUP_VS_LOOP}× faster than the loop: {r['vs_predecessor']:.1f}×"),
-        _check(r["vs_compute_floor"] <= MAX_VS_COMPUTE_FLOOR,
-               f"scenario+card stage ≤ {MAX_VS_COMPUTE_FLOOR}× the compute floor: {r['vs_compute_floor']:.2f}×"),
-        _check(r["vs_floors"] <= MAX_VS_FLOORS,
-               f"full run ≤ {MAX_VS_FLOORS}× (Airflow's floor + compute floor): {r['vs_floors']:.2f}×"),
+        _check(
+            r["vs_predecessor"] >= MIN_SPEEDUP_VS_LOOP,
+            f"scenario+card stage ≥ {MIN_SPEEDUP_VS_LOOP}× faster than the loop: {r['vs_predecessor']:.1f}×",
+        ),
+        _check(
+            r["vs_compute_floor"] <= MAX_VS_COMPUTE_FLOOR,
+            f"scenario+card stage ≤ {MAX_VS_COMPUTE_FLOOR}× the compute floor: {r['vs_compute_floor']:.2f}×",
+        ),
+        _check(
+            r["vs_floors"] <= MAX_VS_FLOORS,
+            f"full run ≤ {MAX_VS_FLOORS}× (Airflow's floor + compute floor): {r['vs_floors']:.2f}×",
+        ),
         _check(heaviest <= GIB, f"no task above 1 GiB peak RSS: heaviest {_mib(heaviest)}"),
-        _check(merge_growth <= max(merged / 2, 32 * MIB),
-               f"merge streams: its peak RSS grew {_mib(merge_growth)} for {_mib(merged)} merged"),
+        _check(
+            merge_growth <= max(merged / 2, 32 * MIB),
+            f"merge streams: its peak RSS grew {_mib(merge_growth)} for {_mib(merged)} merged",
+        ),
         _check(rerun_written == 0, f"unchanged rerun writes 0 card rows: {rerun_written}"),
-        _check(r["rerun_share"] <= MAX_RERUN_SHARE,
-               f"unchanged rerun well under the first run (≤ {MAX_RERUN_SHARE}×): {r['rerun_share']:.2f}×"),
+        _check(
+            r["rerun_share"] <= MAX_RERUN_SHARE,
+            f"unchanged rerun well under the first run (≤ {MAX_RERUN_SHARE}×): {r['rerun_share']:.2f}×",
+        ),
         _check(bulk, "card-store writes use a bulk path: COPY into a temp table, then set-based upserts"),
     ]

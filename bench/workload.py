@@ -15,10 +15,10 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -48,17 +48,28 @@ class Size:
 
 SIZES = {
     "small": Size("small", PRESETS["small"], 300, 100, 300),
-    "medium": Size("medium", DataConfig(orgs=12, accounts_per_org=300, product_groups_per_org=10,
-                                        materials_per_account=50, materials_per_org=400),
-                   4_000, 500, 200),
+    "medium": Size(
+        "medium",
+        DataConfig(
+            orgs=12, accounts_per_org=300, product_groups_per_org=10, materials_per_account=50, materials_per_org=400
+        ),
+        4_000,
+        500,
+        200,
+    ),
     "large": Size("large", PRESETS["large"], 20_000, 1_000, 300),
 }
 
 
 def _pg(dbname: str) -> psycopg.Connection:
-    return psycopg.connect(host=os.environ.get("DB_HOST", "127.0.0.1"), port=int(os.environ.get("DB_PORT", "5432")),
-                           user=os.environ.get("DB_USER", "postgres"), password=os.environ.get("DB_PASSWORD"),
-                           dbname=dbname, autocommit=True)
+    return psycopg.connect(
+        host=os.environ.get("DB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("DB_PORT", "5432")),
+        user=os.environ.get("DB_USER", "postgres"),
+        password=os.environ.get("DB_PASSWORD"),
+        dbname=dbname,
+        autocommit=True,
+    )
 
 
 def _dags_folder(folder: Path) -> Path:
@@ -82,10 +93,17 @@ def _environment(standin: RunningStandin, token: str, size: Size, staging: Path,
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_CARD_STORE": json.dumps(card),
         "AIRFLOW_CONN_REDIS_DEFAULT": json.dumps(
-            {"conn_type": "redis", "host": redis_url.hostname or "127.0.0.1", "port": redis_url.port or 6379,
-             "extra": {"db": REDIS_DB}} | ({"password": redis_url.password} if redis_url.password else {})),
-        "AIRFLOW_CONN_T2A_API": json.dumps({"conn_type": "http", "host": standin.host, "port": standin.port,
-                                            "schema": "http", "password": token}),
+            {
+                "conn_type": "redis",
+                "host": redis_url.hostname or "127.0.0.1",
+                "port": redis_url.port or 6379,
+                "extra": {"db": REDIS_DB},
+            }
+            | ({"password": redis_url.password} if redis_url.password else {})
+        ),
+        "AIRFLOW_CONN_T2A_API": json.dumps(
+            {"conn_type": "http", "host": standin.host, "port": standin.port, "schema": "http", "password": token}
+        ),
         "STAGING_URL": staging.as_uri(),
         "SUBSCRIBER_BATCH_SIZE": str(size.batch_size),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -112,8 +130,9 @@ def reset_card_results() -> None:
     conn = json.loads(os.environ["AIRFLOW_CONN_REDIS_DEFAULT"])
     assert conn["extra"]["db"] == REDIS_DB, "never touch another Redis database"
     # Only the stream: the database may be shared (the stack tests keep Celery keys in it).
-    redis.Redis(host=conn["host"], port=conn["port"], password=conn.get("password"),
-                db=REDIS_DB).delete(change_events.STREAM)
+    redis.Redis(host=conn["host"], port=conn["port"], password=conn.get("password"), db=REDIS_DB).delete(
+        change_events.STREAM
+    )
 
 
 @contextmanager

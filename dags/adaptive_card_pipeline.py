@@ -33,18 +33,41 @@ CFG = settings()
     max_active_runs=1,
     dagrun_timeout=pipeline.RUN_TIMEOUT,
     tags=["adaptive-cards", "t2a", "teams"],
-    default_args={"owner": "sales-analytics", "retries": 2, "retry_delay": timedelta(seconds=20),
-                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "sales-analytics",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    },
     params={
-        "sales_orgs": Param(None, type=["null", "array"], items={"type": "string"},
-                            title="Sales organizations",
-                            description="Only these sales_org_cd values (empty: every organization with active subscribers)."),
-        "user_ids": Param(None, type=["null", "array"], items={"type": "string"}, title="Users",
-                          description="Only these subscriber user_ids (empty: every active subscriber)."),
-        "batch_size": Param(None, type=["null", "integer"], minimum=1, title="Batch size",
-                            description="Subscribers per scenario task (empty: SUBSCRIBER_BATCH_SIZE, default 500)."),
-        "force_rewrite": Param(False, type="boolean", title="Force rewrite",
-                               description="Rewrite and announce cards even when their content is unchanged."),
+        "sales_orgs": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            title="Sales organizations",
+            description="Only these sales_org_cd values (empty: every organization with active subscribers).",
+        ),
+        "user_ids": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            title="Users",
+            description="Only these subscriber user_ids (empty: every active subscriber).",
+        ),
+        "batch_size": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Batch size",
+            description="Subscribers per scenario task (empty: SUBSCRIBER_BATCH_SIZE, default 500).",
+        ),
+        "force_rewrite": Param(
+            False,
+            type="boolean",
+            title="Force rewrite",
+            description="Rewrite and announce cards even when their content is unchanged.",
+        ),
     },
     doc_md=__doc__,
 )
@@ -76,8 +99,11 @@ def adaptive_card_pipeline():
     def plan_batches(plan: dict, merged: dict):
         return pipeline.plan_batches(plan, merged)
 
-    @task(queue="adaptive_card", max_active_tis_per_dagrun=CFG.max_workers_adaptive,
-          map_index_template="{{ batch_label }}")
+    @task(
+        queue="adaptive_card",
+        max_active_tis_per_dagrun=CFG.max_workers_adaptive,
+        map_index_template="{{ batch_label }}",
+    )
     def run_scenarios(plan: dict, orgs: list, merged: dict, batch: dict):
         get_current_context()["batch_label"] = f"batch {batch['batch']}/{batch['of']} ({batch['size']} users)"
         return pipeline.run_scenario_batch(plan, orgs, merged, batch)

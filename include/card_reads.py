@@ -19,8 +19,16 @@ from include.cards import SUPPORTED_LOCALES, render_cards
 from include.scenarios import ScenarioError, load_scenario
 
 SUBSCRIBER_COLUMNS = ("user_id", "display_name", "locale", "sales_org_cd", "active", "has_cards")
-RESULT_COLUMNS = ("scenario_id", "sales_org_cd", "run_id", "data_interval_end", "updated_at",
-                  "content_hash", "pages", "cards")
+RESULT_COLUMNS = (
+    "scenario_id",
+    "sales_org_cd",
+    "run_id",
+    "data_interval_end",
+    "updated_at",
+    "content_hash",
+    "pages",
+    "cards",
+)
 CONTEXT_FIELDS = ("sales_org_cd", "currency", "period", "as_of")
 
 
@@ -47,28 +55,40 @@ def subscribers(pg: PostgresHook, search: str = "", limit: int = 200) -> list[di
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = _rows(pg, "SELECT s.user_id, s.display_name, s.locale, s.sales_org_cd, s.active,"
-                     " EXISTS (SELECT 1 FROM user_scenario_result r WHERE r.user_id = s.user_id)"
-                     " FROM card_subscriber s WHERE s.user_id ILIKE %(p)s OR s.display_name ILIKE %(p)s"
-                     " ORDER BY s.user_id LIMIT %(limit)s", {"p": pattern, "limit": limit})
+    rows = _rows(
+        pg,
+        "SELECT s.user_id, s.display_name, s.locale, s.sales_org_cd, s.active,"
+        " EXISTS (SELECT 1 FROM user_scenario_result r WHERE r.user_id = s.user_id)"
+        " FROM card_subscriber s WHERE s.user_id ILIKE %(p)s OR s.display_name ILIKE %(p)s"
+        " ORDER BY s.user_id LIMIT %(limit)s",
+        {"p": pattern, "limit": limit},
+    )
     return [dict(zip(SUBSCRIBER_COLUMNS, row)) for row in rows]
 
 
 def user_cards(pg: PostgresHook, user_id: str) -> dict[str, Any]:
     """The subscriber row (None if gone) and every stored scenario result of ``user_id``."""
-    subscriber = _rows(pg, "SELECT user_id, display_name, locale, sales_org_cd, active, TRUE"
-                           " FROM card_subscriber WHERE user_id = %s", (user_id,))
-    results = _rows(pg, f"SELECT {', '.join(RESULT_COLUMNS)} FROM user_scenario_result"
-                        " WHERE user_id = %s ORDER BY scenario_id", (user_id,))
+    subscriber = _rows(
+        pg,
+        "SELECT user_id, display_name, locale, sales_org_cd, active, TRUE FROM card_subscriber WHERE user_id = %s",
+        (user_id,),
+    )
+    results = _rows(
+        pg,
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM user_scenario_result WHERE user_id = %s ORDER BY scenario_id",
+        (user_id,),
+    )
     if not subscriber and not results:
         raise NotFound(f"user {user_id!r} is neither a subscriber nor has stored cards")
     results = [dict(zip(RESULT_COLUMNS, row)) for row in results]
     for result in results:
         for field in ("pages", "cards"):
             result[field] = in_page_order(result["scenario_id"], result[field])
-    return {"user_id": user_id,
-            "subscriber": dict(zip(SUBSCRIBER_COLUMNS, subscriber[0])) if subscriber else None,
-            "results": results}
+    return {
+        "user_id": user_id,
+        "subscriber": dict(zip(SUBSCRIBER_COLUMNS, subscriber[0])) if subscriber else None,
+        "results": results,
+    }
 
 
 @cache
@@ -97,15 +117,17 @@ def card_context(user_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {field: overview[field] for field in CONTEXT_FIELDS}
 
 
-def cards_in_locale(user_id: str, result: dict[str, Any], locale: str, stored_locale: str | None,
-                    *, erp_base_url: str) -> dict[str, dict]:
+def cards_in_locale(
+    user_id: str, result: dict[str, Any], locale: str, stored_locale: str | None, *, erp_base_url: str
+) -> dict[str, dict]:
     """The stored cards when ``locale`` is the one they were stored in, else a fresh rendering."""
     if locale not in SUPPORTED_LOCALES:
         raise ValueError(f"unsupported locale {locale!r}; supported: {', '.join(SUPPORTED_LOCALES)}")
     if locale == stored_locale:
         return result["cards"]
-    return render_cards(result["scenario_id"], result["pages"], locale, erp_base_url=erp_base_url,
-                        context=card_context(user_id, result))
+    return render_cards(
+        result["scenario_id"], result["pages"], locale, erp_base_url=erp_base_url, context=card_context(user_id, result)
+    )
 
 
 def jsonable(value: Any) -> Any:

@@ -45,12 +45,11 @@ def transaction(pg: PostgresHook) -> Iterator:
 
 # --- schema -------------------------------------------------------------------------------
 
+
 def _migration_files() -> list[tuple[str, str]]:
     files = resources.files(MIGRATIONS_PACKAGE)
     return sorted(
-        (f.name.removesuffix(".sql"), f.read_text(encoding="utf-8"))
-        for f in files.iterdir()
-        if f.name.endswith(".sql")
+        (f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files.iterdir() if f.name.endswith(".sql")
     )
 
 
@@ -76,6 +75,7 @@ def migrate(pg: PostgresHook) -> list[str]:
 
 
 # --- cards ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CardRow:
@@ -140,8 +140,9 @@ SELECT count(*) FROM written
 """
 
 
-def store_cards(pg: PostgresHook, rows: Iterable[CardRow], *, run_id: str,
-                interval_end: datetime, force: bool = False) -> StoreCounts:
+def store_cards(
+    pg: PostgresHook, rows: Iterable[CardRow], *, run_id: str, interval_end: datetime, force: bool = False
+) -> StoreCounts:
     """Write one batch of cards atomically and queue change events for what changed.
 
     ``force`` rewrites (and announces) unchanged cards too — still never over newer ones.
@@ -156,8 +157,17 @@ def store_cards(pg: PostgresHook, rows: Iterable[CardRow], *, run_id: str,
         total = 0
         with cur.copy("COPY incoming FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((row.user_id, row.scenario_id, row.sales_org_cd,
-                                row.pages_json, row.cards_json, row.content_hash, row.render_key))
+                copy.write_row(
+                    (
+                        row.user_id,
+                        row.scenario_id,
+                        row.sales_org_cd,
+                        row.pages_json,
+                        row.cards_json,
+                        row.content_hash,
+                        row.render_key,
+                    )
+                )
                 total += 1
         cur.execute(
             "SELECT count(*) FROM incoming i JOIN user_scenario_result r"
@@ -174,20 +184,21 @@ def store_cards(pg: PostgresHook, rows: Iterable[CardRow], *, run_id: str,
     return counts
 
 
-def render_keys(pg: PostgresHook, *, scenario_id: str, user_ids: list[str],
-                interval_end: datetime) -> dict[str, str]:
+def render_keys(pg: PostgresHook, *, scenario_id: str, user_ids: list[str], interval_end: datetime) -> dict[str, str]:
     """The stored render keys of these users' cards from this very interval (for rerun skips)."""
     with transaction(pg) as cur:
-        cur.execute("SELECT user_id, render_key FROM user_scenario_result WHERE scenario_id = %s"
-                    " AND user_id = ANY(%s) AND data_interval_end = %s AND render_key IS NOT NULL",
-                    (scenario_id, user_ids, interval_end))
+        cur.execute(
+            "SELECT user_id, render_key FROM user_scenario_result WHERE scenario_id = %s"
+            " AND user_id = ANY(%s) AND data_interval_end = %s AND render_key IS NOT NULL",
+            (scenario_id, user_ids, interval_end),
+        )
         return dict(cur.fetchall())
 
 
 # --- runs and dead letters ----------------------------------------------------------------
 
-def start_run(pg: PostgresHook, *, run_id: str, interval_end: datetime,
-              abandon_after: timedelta | None = None) -> None:
+
+def start_run(pg: PostgresHook, *, run_id: str, interval_end: datetime, abandon_after: timedelta | None = None) -> None:
     """Record a run as running. With ``abandon_after`` (the DAG's run timeout), other runs still
     'running' that started longer ago than that are marked 'abandoned': Airflow has given up on
     them, and a killed process (e.g. an interrupted `airflow dags test`) never records its end."""
@@ -206,12 +217,23 @@ def start_run(pg: PostgresHook, *, run_id: str, interval_end: datetime,
             )
             abandoned = [row[0] for row in cur.fetchall()]
             if abandoned:
-                log.warning("marked %d run(s) still 'running' after %s as abandoned: %s",
-                            len(abandoned), abandon_after, abandoned)
+                log.warning(
+                    "marked %d run(s) still 'running' after %s as abandoned: %s",
+                    len(abandoned),
+                    abandon_after,
+                    abandoned,
+                )
 
 
-RUN_COUNTERS = ("orgs_fetched", "orgs_failed", "orgs_fallback", "subscribers_served",
-                "cards_written", "cards_unchanged", "dead_letters")
+RUN_COUNTERS = (
+    "orgs_fetched",
+    "orgs_failed",
+    "orgs_fallback",
+    "subscribers_served",
+    "cards_written",
+    "cards_unchanged",
+    "dead_letters",
+)
 
 
 def finish_run(pg: PostgresHook, *, run_id: str, status: str, counts: dict[str, int]) -> None:
@@ -227,8 +249,9 @@ def finish_run(pg: PostgresHook, *, run_id: str, status: str, counts: dict[str, 
         )
 
 
-def record_dead_letter(pg: PostgresHook, *, run_id: str, stage: str, item_key: str,
-                       payload: dict, error: str, attempts: int) -> None:
+def record_dead_letter(
+    pg: PostgresHook, *, run_id: str, stage: str, item_key: str, payload: dict, error: str, attempts: int
+) -> None:
     """Keep a failed item with what is needed to replay it; a rerun updates, never duplicates."""
     with transaction(pg) as cur:
         cur.execute(
@@ -239,8 +262,9 @@ def record_dead_letter(pg: PostgresHook, *, run_id: str, stage: str, item_key: s
             " attempts = EXCLUDED.attempts",
             (run_id, stage, item_key, json.dumps(payload, sort_keys=True), error, attempts),
         )
-    log.warning("dead letter: run %s stage %s item %s after %d attempt(s): %s",
-                run_id, stage, item_key, attempts, error)
+    log.warning(
+        "dead letter: run %s stage %s item %s after %d attempt(s): %s", run_id, stage, item_key, attempts, error
+    )
 
 
 def count_dead_letters(pg: PostgresHook, run_id: str) -> int:

@@ -47,9 +47,17 @@ import jsonschema_rs
 import orjson
 from babel import Locale
 from babel.dates import format_date, format_time
-from babel.numbers import (format_currency, format_decimal, format_percent, get_currency_precision,
-                           get_currency_symbol, get_decimal_symbol, get_group_symbol, is_currency,
-                           parse_pattern)
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+    is_currency,
+    parse_pattern,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +113,22 @@ def render_cards(
     started = time.perf_counter()
     cards = {
         page_id: render_page_card(
-            scenario_id, page_id, data, locale, erp_base_url=erp_base_url, context=context,
+            scenario_id,
+            page_id,
+            data,
+            locale,
+            erp_base_url=erp_base_url,
+            context=context,
             templates_root=templates_root,
         )
         for page_id, data in pages.items()
     }
     log.debug(
         "rendered %d cards for %s (%s) in %.1f ms",
-        len(cards), scenario_id, locale, (time.perf_counter() - started) * 1000,
+        len(cards),
+        scenario_id,
+        locale,
+        (time.perf_counter() - started) * 1000,
     )
     return cards
 
@@ -214,14 +230,14 @@ def _view_model(
         nonlocal has_figures
         kind = formats.get(key) if key is not None else None
         if kind is not None:
-            has_figures = has_figures or _is_number(value) and value != 0
+            has_figures = has_figures or (_is_number(value) and value != 0)
             return {"raw": value, "text": formatter.format(kind, value, where)}
         if isinstance(value, Mapping):
             return {k: present(v, k, f"{where}.{k}" if where else k) for k, v in value.items()}
         if isinstance(value, list):
             has_figures = has_figures or bool(value)
             return [present(v, None, f"{where}[{i}]") for i, v in enumerate(value)]
-        has_figures = has_figures or _is_number(value) and value != 0
+        has_figures = has_figures or (_is_number(value) and value != 0)
         return value
 
     view = present(page_data, None, "")
@@ -340,9 +356,14 @@ def _number_plan(kind: str, locale: str, currency: str | None) -> _NumberPlan | 
         pattern = loc.decimal_formats[None]
         frac_prec = pattern.frac_prec
     affixes = (*pattern.prefix, *pattern.suffix)
-    simple = (pattern.grouping == (3, 3) and pattern.int_prec[0] == 1 and not pattern.exp_prec
-              and "@" not in pattern.pattern and pattern.scale == (2 if kind == "rate" else 0)
-              and not any("'" in a or "¤¤¤" in a for a in affixes))
+    simple = (
+        pattern.grouping == (3, 3)
+        and pattern.int_prec[0] == 1
+        and not pattern.exp_prec
+        and "@" not in pattern.pattern
+        and pattern.scale == (2 if kind == "rate" else 0)
+        and not any("'" in a or "¤¤¤" in a for a in affixes)
+    )
     if not simple:
         return None
 
@@ -351,9 +372,13 @@ def _number_plan(kind: str, locale: str, currency: str | None) -> _NumberPlan | 
             return affix
         return affix.replace("¤¤", currency.upper()).replace("¤", get_currency_symbol(currency, loc))
 
-    return _NumberPlan(prefixes=(resolve(pattern.prefix[0]), resolve(pattern.prefix[1])),
-                       suffixes=(resolve(pattern.suffix[0]), resolve(pattern.suffix[1])),
-                       frac_prec=frac_prec, group=get_group_symbol(loc), decimal=get_decimal_symbol(loc))
+    return _NumberPlan(
+        prefixes=(resolve(pattern.prefix[0]), resolve(pattern.prefix[1])),
+        suffixes=(resolve(pattern.suffix[0]), resolve(pattern.suffix[1])),
+        frac_prec=frac_prec,
+        group=get_group_symbol(loc),
+        decimal=get_decimal_symbol(loc),
+    )
 
 
 def _format_datetime(value: Any, locale: str, where: str) -> str:
@@ -445,7 +470,7 @@ class _Compiler:
     def function(self, compiled: _Const | _Code) -> _Bound:
         if isinstance(compiled, _Const):
             return lambda scope, root: compiled.value
-        return eval(f"lambda scope, root: {compiled.source}", {"__builtins__": {}, **self.names})  # noqa: S307
+        return eval(f"lambda scope, root: {compiled.source}", {"__builtins__": {}, **self.names})
 
     def node(self, node: Any, where: str, at_root: bool) -> _Const | _Code:
         """A node that is not an array item: it can neither repeat nor disappear."""
@@ -466,8 +491,11 @@ class _Compiler:
         items = [self.item(item, f"{where}/{i}", at_root) for i, item in enumerate(node)]
         if all(isinstance(item, _Const) for item in items):
             return _Const([item.value for item in items])
-        return _Code("[" + ", ".join(f"*{self.name(item)}(scope, root)" if callable(item) else self.source(item)
-                                     for item in items) + "]")
+        return _Code(
+            "["
+            + ", ".join(f"*{self.name(item)}(scope, root)" if callable(item) else self.source(item) for item in items)
+            + "]"
+        )
 
     def item(self, node: Any, where: str, at_root: bool) -> _Const | _Code | Callable[[Any, dict], list]:
         """An array item: one value, or with $data / $when a function returning the values it
@@ -475,11 +503,15 @@ class _Compiler:
         if not isinstance(node, dict) or ("$data" not in node and "$when" not in node):
             return self.node(node, where, at_root)
         in_data = "$data" in node
-        body = self.function(self.node({k: v for k, v in node.items() if k not in ("$data", "$when")}, where,
-                                       at_root and not in_data))
+        body = self.function(
+            self.node({k: v for k, v in node.items() if k not in ("$data", "$when")}, where, at_root and not in_data)
+        )
         data = self.function(self.binding(node["$data"], f"{where}/$data", at_root)) if in_data else None
-        when = self.function(self.binding(node["$when"], f"{where}/$when", at_root and not in_data)) \
-            if "$when" in node else None
+        when = (
+            self.function(self.binding(node["$when"], f"{where}/$when", at_root and not in_data))
+            if "$when" in node
+            else None
+        )
 
         def expand(scope: Any, root: dict) -> list:
             scopes = [scope] if data is None else data(scope, root)
@@ -515,7 +547,7 @@ class _Compiler:
         parts: list[_Const | _Code] = []
         position = 0
         for match in matches:
-            parts.append(_Const(text[position:match.start()]))
+            parts.append(_Const(text[position : match.start()]))
             place = _Place(where, match.group(0))
             parts.append(self.text_only(self.expression(match.group(1).strip(), place, at_root), place))
             position = match.end()
@@ -543,10 +575,12 @@ class _Compiler:
             elif name == "exists":
                 apply = lambda value: value is not None  # noqa: E731
             else:
+
                 def apply(value: Any) -> bool:
                     if not isinstance(value, bool):
                         raise place.problem(f"not() needs true or false, got {value!r}")
                     return not value
+
             if isinstance(inner, _Const):
                 return _Const(apply(inner.value))
             return _Code(f"{self.name(apply)}({inner.source})")

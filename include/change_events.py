@@ -45,16 +45,25 @@ def publish_pending(pg: PostgresHook, redis_conn_id: str) -> int:
             try:
                 pipe = redis.pipeline(transaction=False)
                 for _, event_id, user_id, scenario_id, content_hash, run_id in rows:
-                    pipe.xadd(STREAM, {"event_id": event_id, "user_id": user_id,
-                                       "scenario_id": scenario_id, "content_hash": content_hash,
-                                       "run_id": run_id},
-                              maxlen=STREAM_MAXLEN, approximate=True)
+                    pipe.xadd(
+                        STREAM,
+                        {
+                            "event_id": event_id,
+                            "user_id": user_id,
+                            "scenario_id": scenario_id,
+                            "content_hash": content_hash,
+                            "run_id": run_id,
+                        },
+                        maxlen=STREAM_MAXLEN,
+                        approximate=True,
+                    )
                 pipe.execute()
             except RedisError as exc:
                 log.warning("Redis failed after %d events (%s): the rest stay queued", sent, exc)
                 break
-            cur.execute("UPDATE card_change_outbox SET published_at = now() WHERE id = ANY(%s)",
-                        ([row[0] for row in rows],))
+            cur.execute(
+                "UPDATE card_change_outbox SET published_at = now() WHERE id = ANY(%s)", ([row[0] for row in rows],)
+            )
             sent += len(rows)
     log.info("published %d change events to %s", sent, STREAM)
     return sent

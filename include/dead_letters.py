@@ -49,8 +49,18 @@ ORG_STAGES = ("fetch",)
 USER_STAGES = ("scenario", "subscriber")
 CLAIM_PREFIX = "replaying in run "
 TERMINAL_STATES = ("success", "failed")
-COLUMNS = ("id", "run_id", "stage", "item_key", "payload", "error", "attempts", "failed_at",
-           "resolved_at", "resolution")
+COLUMNS = (
+    "id",
+    "run_id",
+    "stage",
+    "item_key",
+    "payload",
+    "error",
+    "attempts",
+    "failed_at",
+    "resolved_at",
+    "resolution",
+)
 
 
 class DeadLetterError(ValueError):
@@ -81,6 +91,7 @@ class DeadLetter:
 @dataclass(frozen=True)
 class Replay:
     """One run started for a group of dead letters."""
+
     run_id: str
     conf: dict
     ids: list[int]
@@ -88,8 +99,15 @@ class Replay:
 
 # --- reading ------------------------------------------------------------------------------
 
-def list_dead_letters(pg: PostgresHook, *, include_resolved: bool = False, stage: str | None = None,
-                      run_id: str | None = None, limit: int = 200) -> list[DeadLetter]:
+
+def list_dead_letters(
+    pg: PostgresHook,
+    *,
+    include_resolved: bool = False,
+    stage: str | None = None,
+    run_id: str | None = None,
+    limit: int = 200,
+) -> list[DeadLetter]:
     """Newest first; open rows only unless ``include_resolved``."""
     where, params = ["TRUE"], []
     if not include_resolved:
@@ -121,6 +139,7 @@ def _select(pg: PostgresHook, where_sql: str, params: tuple) -> list[DeadLetter]
 
 # --- dismiss --------------------------------------------------------------------------------
 
+
 def dismiss(pg: PostgresHook, ids: Iterable[int], reason: str) -> list[int]:
     """Close open, unclaimed rows without replaying them; returns the ids dismissed."""
     if not reason.strip():
@@ -128,9 +147,11 @@ def dismiss(pg: PostgresHook, ids: Iterable[int], reason: str) -> list[int]:
     letters = get_dead_letters(pg, ids)
     _require_replayable(letters, "dismiss")
     with transaction(pg) as cur:
-        cur.execute("UPDATE pipeline_dead_letter SET resolved_at = now(), resolution = %s"
-                    " WHERE id = ANY(%s) AND resolved_at IS NULL RETURNING id",
-                    (f"dismissed: {reason.strip()}", [d.id for d in letters]))
+        cur.execute(
+            "UPDATE pipeline_dead_letter SET resolved_at = now(), resolution = %s"
+            " WHERE id = ANY(%s) AND resolved_at IS NULL RETURNING id",
+            (f"dismissed: {reason.strip()}", [d.id for d in letters]),
+        )
         done = sorted(row[0] for row in cur.fetchall())
     log.info("dismissed %d dead letter(s) %s: %s", len(done), done, reason)
     return done
@@ -142,11 +163,14 @@ def _require_replayable(letters: list[DeadLetter], action: str) -> None:
     if resolved:
         raise DeadLetterError(f"cannot {action} dead letter(s) {resolved}: already resolved")
     if claimed:
-        raise DeadLetterError(f"cannot {action} dead letter(s) being replayed {claimed} (id: run);"
-                              " run `dead-letters settle` once those runs have finished")
+        raise DeadLetterError(
+            f"cannot {action} dead letter(s) being replayed {claimed} (id: run);"
+            " run `dead-letters settle` once those runs have finished"
+        )
 
 
 # --- replay: plan, claim, start, settle ---------------------------------------------------------
+
 
 def replay_groups(letters: list[DeadLetter]) -> list[tuple[dict, list[int]]]:
     """[(conf, ids)]: one run for organizations, one for users (params narrow by intersection)."""
@@ -158,8 +182,10 @@ def replay_groups(letters: list[DeadLetter]) -> list[tuple[dict, list[int]]]:
         elif d.stage in USER_STAGES:
             users.setdefault(_payload_field(d, "user_id"), []).append(d.id)
         else:
-            raise DeadLetterError(f"dead letter {d.id}: stage {d.stage!r} cannot be replayed;"
-                                  f" known stages: {', '.join(ORG_STAGES + USER_STAGES)}")
+            raise DeadLetterError(
+                f"dead letter {d.id}: stage {d.stage!r} cannot be replayed;"
+                f" known stages: {', '.join(ORG_STAGES + USER_STAGES)}"
+            )
     groups = []
     if orgs:
         groups.append(({"sales_orgs": sorted(orgs)}, sorted(i for ids in orgs.values() for i in ids)))
@@ -171,29 +197,36 @@ def replay_groups(letters: list[DeadLetter]) -> list[tuple[dict, list[int]]]:
 def _payload_field(d: DeadLetter, field: str) -> str:
     value = d.payload.get(field) if isinstance(d.payload, dict) else None
     if not isinstance(value, str) or not value:
-        raise DeadLetterError(f"dead letter {d.id} (stage {d.stage}): payload has no {field!r} to replay,"
-                              f" got {value!r}")
+        raise DeadLetterError(
+            f"dead letter {d.id} (stage {d.stage}): payload has no {field!r} to replay, got {value!r}"
+        )
     return value
 
 
 def claim(pg: PostgresHook, ids: list[int], run_id: str) -> None:
     """Mark rows as being replayed in ``run_id``; all or nothing, so a race loses cleanly."""
     with transaction(pg) as cur:
-        cur.execute("UPDATE pipeline_dead_letter SET resolution = %s WHERE id = ANY(%s)"
-                    " AND resolved_at IS NULL AND (resolution IS NULL OR resolution NOT LIKE %s)"
-                    " RETURNING id", (CLAIM_PREFIX + run_id, ids, CLAIM_PREFIX + "%"))
+        cur.execute(
+            "UPDATE pipeline_dead_letter SET resolution = %s WHERE id = ANY(%s)"
+            " AND resolved_at IS NULL AND (resolution IS NULL OR resolution NOT LIKE %s)"
+            " RETURNING id",
+            (CLAIM_PREFIX + run_id, ids, CLAIM_PREFIX + "%"),
+        )
         got = {row[0] for row in cur.fetchall()}
         if got != set(ids):
-            raise DeadLetterError(f"dead letter(s) {sorted(set(ids) - got)} were resolved or claimed"
-                                  " by someone else meanwhile; nothing was replayed")
+            raise DeadLetterError(
+                f"dead letter(s) {sorted(set(ids) - got)} were resolved or claimed"
+                " by someone else meanwhile; nothing was replayed"
+            )
 
 
 def release(pg: PostgresHook, run_id: str, reason: str) -> int:
     """Give back every claim of ``run_id`` (the run did not happen or did not finish)."""
     with transaction(pg) as cur:
-        cur.execute("UPDATE pipeline_dead_letter SET resolution = %s WHERE resolved_at IS NULL"
-                    " AND resolution = %s", (f"replay in run {run_id} did not resolve it: {reason}",
-                                             CLAIM_PREFIX + run_id))
+        cur.execute(
+            "UPDATE pipeline_dead_letter SET resolution = %s WHERE resolved_at IS NULL AND resolution = %s",
+            (f"replay in run {run_id} did not resolve it: {reason}", CLAIM_PREFIX + run_id),
+        )
         return cur.rowcount
 
 
@@ -223,8 +256,10 @@ def replay(pg: PostgresHook, ids: Iterable[int], starter: RunStarter) -> list[Re
 
 def _move_claims(pg: PostgresHook, claimed_as: str, run_id: str) -> None:
     with transaction(pg) as cur:
-        cur.execute("UPDATE pipeline_dead_letter SET resolution = %s WHERE resolved_at IS NULL AND resolution = %s",
-                    (CLAIM_PREFIX + run_id, CLAIM_PREFIX + claimed_as))
+        cur.execute(
+            "UPDATE pipeline_dead_letter SET resolution = %s WHERE resolved_at IS NULL AND resolution = %s",
+            (CLAIM_PREFIX + run_id, CLAIM_PREFIX + claimed_as),
+        )
 
 
 def settle(pg: PostgresHook, run_ended: Callable[[str], bool] = lambda run_id: False) -> dict[int, str]:
@@ -245,8 +280,9 @@ def settle(pg: PostgresHook, run_ended: Callable[[str], bool] = lambda run_id: F
             continue
         status = run[0]
         for d in (d for d in claimed if d.claimed_by == run_id):
-            problem = (f"run status is {status}" if status not in ("success", "partial")
-                       else _item_problem(pg, d, run_id))
+            problem = (
+                f"run status is {status}" if status not in ("success", "partial") else _item_problem(pg, d, run_id)
+            )
             outcome[d.id] = _close(pg, d, run_id, problem)
     return outcome
 
@@ -260,34 +296,44 @@ def _pipeline_run(pg: PostgresHook, run_id: str) -> tuple | None:
 def _item_problem(pg: PostgresHook, d: DeadLetter, run_id: str) -> str | None:
     """Why the run did not do this item, or None if it did (the resolution rule above)."""
     with transaction(pg) as cur:
-        cur.execute("SELECT id FROM pipeline_dead_letter WHERE run_id = %s AND stage = %s AND item_key = %s",
-                    (run_id, d.stage, d.item_key))
+        cur.execute(
+            "SELECT id FROM pipeline_dead_letter WHERE run_id = %s AND stage = %s AND item_key = %s",
+            (run_id, d.stage, d.item_key),
+        )
         again = cur.fetchone()
         if again:
             return f"it failed again (dead letter {again[0]})"
         if d.stage in ORG_STAGES:
             org = d.payload["sales_org_cd"]
-            cur.execute("SELECT 1 FROM user_scenario_result WHERE run_id = %s AND sales_org_cd = %s LIMIT 1",
-                        (run_id, org))
+            cur.execute(
+                "SELECT 1 FROM user_scenario_result WHERE run_id = %s AND sales_org_cd = %s LIMIT 1", (run_id, org)
+            )
             return None if cur.fetchone() else f"it stored no card for sales org {org} (no active subscriber?)"
         user, scenario = d.payload["user_id"], d.payload.get("scenario_id")
-        cur.execute("SELECT 1 FROM user_scenario_result WHERE run_id = %s AND user_id = %s"
-                    " AND (%s::text IS NULL OR scenario_id = %s) LIMIT 1", (run_id, user, scenario, scenario))
+        cur.execute(
+            "SELECT 1 FROM user_scenario_result WHERE run_id = %s AND user_id = %s"
+            " AND (%s::text IS NULL OR scenario_id = %s) LIMIT 1",
+            (run_id, user, scenario, scenario),
+        )
         return None if cur.fetchone() else f"it stored no card for user {user} (inactive or unsubscribed?)"
 
 
 def _close(pg: PostgresHook, d: DeadLetter, run_id: str, problem: str | None) -> str:
-    resolution = f"replayed by run {run_id}" if problem is None else \
-        f"replay in run {run_id} did not resolve it: {problem}"
+    resolution = (
+        f"replayed by run {run_id}" if problem is None else f"replay in run {run_id} did not resolve it: {problem}"
+    )
     with transaction(pg) as cur:
-        cur.execute("UPDATE pipeline_dead_letter SET resolution = %s,"
-                    " resolved_at = CASE WHEN %s THEN now() END WHERE id = %s AND resolution = %s",
-                    (resolution, problem is None, d.id, CLAIM_PREFIX + run_id))
+        cur.execute(
+            "UPDATE pipeline_dead_letter SET resolution = %s,"
+            " resolved_at = CASE WHEN %s THEN now() END WHERE id = %s AND resolution = %s",
+            (resolution, problem is None, d.id, CLAIM_PREFIX + run_id),
+        )
     log.info("dead letter %d (%s %s): %s", d.id, d.stage, d.item_key, resolution)
     return resolution
 
 
 # --- starting runs --------------------------------------------------------------------------
+
 
 class RunStarter:
     """Starts a DAG run with a given conf; subclasses say how."""
@@ -327,17 +373,20 @@ class AirflowApi(RunStarter):
         username = os.environ.get("AIRFLOW_API_USERNAME") or "admin"
         password = os.environ.get("AIRFLOW_API_PASSWORD") or _simple_auth_password(username)
         if not password:
-            raise DeadLetterError(f"AIRFLOW_API_URL is {url} but no password for {username}:"
-                                  " set AIRFLOW_API_PASSWORD")
+            raise DeadLetterError(f"AIRFLOW_API_URL is {url} but no password for {username}: set AIRFLOW_API_PASSWORD")
         return cls(url, username, password)
 
     def _headers(self) -> dict[str, str]:
         if self._token is None:
-            resp = requests.post(f"{self.base_url}/auth/token", timeout=self.timeout,
-                                 json={"username": self.username, "password": self._password})
+            resp = requests.post(
+                f"{self.base_url}/auth/token",
+                timeout=self.timeout,
+                json={"username": self.username, "password": self._password},
+            )
             if resp.status_code not in (200, 201):
-                raise DeadLetterError(f"Airflow at {self.base_url} refused a token for {self.username}:"
-                                      f" HTTP {resp.status_code}")
+                raise DeadLetterError(
+                    f"Airflow at {self.base_url} refused a token for {self.username}: HTTP {resp.status_code}"
+                )
             self._token = resp.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
@@ -345,24 +394,33 @@ class AirflowApi(RunStarter):
         return f"replay__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}_{uuid.uuid4().hex[:6]}"
 
     def start(self, run_id: str, conf: dict) -> None:
-        resp = requests.post(f"{self.base_url}/api/v2/dags/{DAG_ID}/dagRuns", headers=self._headers(),
-                             timeout=self.timeout,
-                             json={"dag_run_id": run_id, "logical_date": datetime.now(UTC).isoformat(),
-                                   "conf": conf, "note": "dead-letter replay"})
+        resp = requests.post(
+            f"{self.base_url}/api/v2/dags/{DAG_ID}/dagRuns",
+            headers=self._headers(),
+            timeout=self.timeout,
+            json={
+                "dag_run_id": run_id,
+                "logical_date": datetime.now(UTC).isoformat(),
+                "conf": conf,
+                "note": "dead-letter replay",
+            },
+        )
         if resp.status_code not in (200, 201):
             raise DeadLetterError(f"Airflow refused to start run {run_id}: HTTP {resp.status_code} {resp.text[:300]}")
 
     def state(self, run_id: str) -> str:
-        resp = requests.get(f"{self.base_url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}",
-                            headers=self._headers(), timeout=self.timeout)
+        resp = requests.get(
+            f"{self.base_url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", headers=self._headers(), timeout=self.timeout
+        )
         resp.raise_for_status()
         return resp.json()["state"]
 
     def run_ended(self, run_id: str) -> bool:
         return self.state(run_id) in TERMINAL_STATES
 
-    def wait(self, run_id: str, timeout: float, poll: float = 2.0,
-             on_poll: Callable[[str], None] = lambda state: None) -> str:
+    def wait(
+        self, run_id: str, timeout: float, poll: float = 2.0, on_poll: Callable[[str], None] = lambda state: None
+    ) -> str:
         """Poll until the run is terminal or ``timeout`` seconds passed; returns the last state."""
         deadline = time.monotonic() + timeout
         while True:
@@ -400,19 +458,35 @@ class DagsTest(RunStarter):
     def start(self, run_id: str, conf: dict) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"replay-{run_id.removeprefix('dags-test@').replace(':', '-')}.log"
-        cmd = [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, _logical_date(run_id),
-               "--conf", json.dumps(conf)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "airflow",
+            "dags",
+            "test",
+            DAG_ID,
+            _logical_date(run_id),
+            "--conf",
+            json.dumps(conf),
+        ]
         started = time.monotonic()
         with log_path.open("w") as out:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=self.timeout)
         self.returncodes[run_id] = proc.returncode
-        log.info("airflow dags test for %s exited %d after %.0fs; log %s",
-                 run_id, proc.returncode, time.monotonic() - started, log_path)
+        log.info(
+            "airflow dags test for %s exited %d after %.0fs; log %s",
+            run_id,
+            proc.returncode,
+            time.monotonic() - started,
+            log_path,
+        )
 
     def airflow_run_id(self, pg: PostgresHook, run_id: str) -> str | None:
         with transaction(pg) as cur:
-            cur.execute("SELECT run_id FROM pipeline_run WHERE data_interval_end = %s"
-                        " ORDER BY started_at DESC LIMIT 1", (datetime.fromisoformat(_logical_date(run_id)),))
+            cur.execute(
+                "SELECT run_id FROM pipeline_run WHERE data_interval_end = %s ORDER BY started_at DESC LIMIT 1",
+                (datetime.fromisoformat(_logical_date(run_id)),),
+            )
             row = cur.fetchone()
         if row:
             self.returncodes[row[0]] = self.returncodes[run_id]

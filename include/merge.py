@@ -63,8 +63,10 @@ def keep_last_good(area: ObjectStoragePath, org: str, meta: dict) -> bool:
     """
     target = last_good(org)
     current = target / "meta.json"
-    if current.exists() and (datetime.fromisoformat(json.loads(current.read_text())["interval_end"])
-                             > datetime.fromisoformat(meta["interval_end"])):
+    if current.exists() and (
+        datetime.fromisoformat(json.loads(current.read_text())["interval_end"])
+        > datetime.fromisoformat(meta["interval_end"])
+    ):
         return False
     target.mkdir(parents=True, exist_ok=True)
     current.unlink(missing_ok=True)  # an interrupted copy must not pass for the previous data
@@ -129,8 +131,7 @@ def merge_extracts(area: ObjectStoragePath, orgs: list[str]) -> dict:
                 spans[org] = [before, offset - before]
         index[query] = {"file": name, "orgs": spans}
     (merged_dir / INDEX_FILE).write_text(json.dumps(index, sort_keys=True))
-    log.info("merged %d orgs into %s in %.2fs", len(orgs), ", ".join(MERGED_FILES.values()),
-             time.monotonic() - started)
+    log.info("merged %d orgs into %s in %.2fs", len(orgs), ", ".join(MERGED_FILES.values()), time.monotonic() - started)
     return index
 
 
@@ -168,5 +169,6 @@ def read_merged(area: ObjectStoragePath, index: dict, query: str, orgs: Iterable
             buf.write(f.read(span[1]))
     buf.seek(0)
     dtypes, nullable = _dtypes(query)
-    return pd.read_csv(buf, dtype=dtypes, keep_default_na=False,
-                       na_values={col: [""] for col in nullable}, encoding="utf-8")
+    return pd.read_csv(
+        buf, dtype=dtypes, keep_default_na=False, na_values={col: [""] for col in nullable}, encoding="utf-8"
+    )

@@ -43,10 +43,12 @@ class OpsError(Exception):
 
 # --- status -------------------------------------------------------------------------------------
 
+
 def open_dead_letters_by_stage(pg) -> dict[str, int]:
     with card_store.transaction(pg) as cur:
-        cur.execute("SELECT stage, count(*) FROM pipeline_dead_letter WHERE resolved_at IS NULL"
-                    " GROUP BY stage ORDER BY stage")
+        cur.execute(
+            "SELECT stage, count(*) FROM pipeline_dead_letter WHERE resolved_at IS NULL GROUP BY stage ORDER BY stage"
+        )
         return dict(cur.fetchall())
 
 
@@ -77,7 +79,10 @@ def workers_online(timeout: float = PING_TIMEOUT) -> list[str]:
 
 
 def status_report(pg, runs: int) -> dict[str, Any]:
-    report: dict[str, Any] = {"runs": card_reads.recent_runs(pg, runs), "open_dead_letters": open_dead_letters_by_stage(pg)}
+    report: dict[str, Any] = {
+        "runs": card_reads.recent_runs(pg, runs),
+        "open_dead_letters": open_dead_letters_by_stage(pg),
+    }
     url = broker_url()
     try:
         report["queues"] = queue_depths(url)
@@ -94,8 +99,11 @@ def _redact(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl() \
-        if parts.password else url
+    return (
+        parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+        if parts.password
+        else url
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -104,28 +112,48 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(card_reads.jsonable(report), indent=2))
         return 0
     table = Table(title=f"last {args.runs} pipeline runs")
-    for column in ("run_id", "status", "as of", "took", "orgs ok/failed/fallback", "served",
-                   "written", "unchanged", "dead letters"):
+    for column in (
+        "run_id",
+        "status",
+        "as of",
+        "took",
+        "orgs ok/failed/fallback",
+        "served",
+        "written",
+        "unchanged",
+        "dead letters",
+    ):
         table.add_column(column)
     for run in report["runs"]:
         took = f"{(run['finished_at'] - run['started_at']).total_seconds():.0f}s" if run["finished_at"] else "running"
-        table.add_row(run["run_id"], run["status"], f"{run['data_interval_end']:%Y-%m-%d %H:%M}", took,
-                      f"{run['orgs_fetched']}/{run['orgs_failed']}/{run['orgs_fallback']}",
-                      str(run["subscribers_served"]), str(run["cards_written"]),
-                      str(run["cards_unchanged"]), str(run["dead_letters"]))
+        table.add_row(
+            run["run_id"],
+            run["status"],
+            f"{run['data_interval_end']:%Y-%m-%d %H:%M}",
+            took,
+            f"{run['orgs_fetched']}/{run['orgs_failed']}/{run['orgs_fallback']}",
+            str(run["subscribers_served"]),
+            str(run["cards_written"]),
+            str(run["cards_unchanged"]),
+            str(run["dead_letters"]),
+        )
     console.print(table if report["runs"] else "no pipeline run recorded yet")
     letters = report["open_dead_letters"]
     console.print("open dead letters: " + (", ".join(f"{s} {n}" for s, n in letters.items()) or "none"))
     queues = report["queues"]
-    console.print("celery queues: " + (queues["error"] if "error" in queues
-                                       else ", ".join(f"{q} {n} waiting" for q, n in queues.items())))
+    console.print(
+        "celery queues: "
+        + (queues["error"] if "error" in queues else ", ".join(f"{q} {n} waiting" for q, n in queues.items()))
+    )
     workers = report["workers"]
-    console.print("workers online: " + (workers["error"] if isinstance(workers, dict)
-                                        else ", ".join(workers) or "none"))
+    console.print(
+        "workers online: " + (workers["error"] if isinstance(workers, dict) else ", ".join(workers) or "none")
+    )
     return 0
 
 
 # --- cards --------------------------------------------------------------------------------------
+
 
 def cmd_cards(args: argparse.Namespace) -> int:
     try:
@@ -139,30 +167,36 @@ def cmd_cards(args: argparse.Namespace) -> int:
         raise OpsError(f"user {args.user_id} has no stored cards to render in {args.locale}")
     for result in results:
         try:
-            result["cards"] = card_reads.cards_in_locale(args.user_id, result, locale,
-                                                         subscriber and subscriber["locale"],
-                                                         erp_base_url=settings().erp_base_url)
+            result["cards"] = card_reads.cards_in_locale(
+                args.user_id, result, locale, subscriber and subscriber["locale"], erp_base_url=settings().erp_base_url
+            )
         except ValueError as exc:
             raise OpsError(str(exc)) from None
         if args.page:
             if args.page not in result["cards"]:
-                raise OpsError(f"user {args.user_id} scenario {result['scenario_id']} has no page {args.page!r};"
-                               f" pages: {', '.join(result['cards'])}")
+                raise OpsError(
+                    f"user {args.user_id} scenario {result['scenario_id']} has no page {args.page!r};"
+                    f" pages: {', '.join(result['cards'])}"
+                )
             result["cards"] = {args.page: result["cards"][args.page]}
     if args.json:
         print(json.dumps(card_reads.jsonable({**view, "results": results}), ensure_ascii=False, indent=2))
         return 0
     if subscriber:
-        console.print(f"{subscriber['user_id']} {subscriber['display_name']} ({subscriber['locale']}),"
-                      f" sales org {subscriber['sales_org_cd']}{'' if subscriber['active'] else ', INACTIVE'}")
+        console.print(
+            f"{subscriber['user_id']} {subscriber['display_name']} ({subscriber['locale']}),"
+            f" sales org {subscriber['sales_org_cd']}{'' if subscriber['active'] else ', INACTIVE'}"
+        )
     else:
         console.print(f"{args.user_id}: no longer a subscriber; stored cards follow")
     if not results:
         console.print("no stored cards")
     for r in results:
-        console.print(f"[bold]{r['scenario_id']}[/bold]: sales org {r['sales_org_cd']}, run {r['run_id']},"
-                      f" data as of {r['data_interval_end']:%Y-%m-%d %H:%M %Z}, updated {r['updated_at']:%Y-%m-%d %H:%M},"
-                      f" pages {', '.join(r['cards'])} (locale {locale})")
+        console.print(
+            f"[bold]{r['scenario_id']}[/bold]: sales org {r['sales_org_cd']}, run {r['run_id']},"
+            f" data as of {r['data_interval_end']:%Y-%m-%d %H:%M %Z}, updated {r['updated_at']:%Y-%m-%d %H:%M},"
+            f" pages {', '.join(r['cards'])} (locale {locale})"
+        )
         if args.page:
             print(json.dumps(r["cards"][args.page], ensure_ascii=False, indent=2))
     return 0
@@ -170,9 +204,11 @@ def cmd_cards(args: argparse.Namespace) -> int:
 
 # --- dead letters -------------------------------------------------------------------------------
 
+
 def cmd_dl_list(args: argparse.Namespace) -> int:
-    letters = dead_letters.list_dead_letters(card_store.hook(), include_resolved=args.all, stage=args.stage,
-                                             run_id=args.run_id, limit=args.limit)
+    letters = dead_letters.list_dead_letters(
+        card_store.hook(), include_resolved=args.all, stage=args.stage, run_id=args.run_id, limit=args.limit
+    )
     if args.json:
         print(json.dumps(card_reads.jsonable([dead_letters.as_dict(d) for d in letters]), ensure_ascii=False, indent=2))
         return 0
@@ -184,8 +220,16 @@ def cmd_dl_list(args: argparse.Namespace) -> int:
         table.add_column(column, overflow="fold")
     for d in letters:
         state = f"resolved: {d.resolution}" if d.resolved_at else (d.resolution or "open")
-        table.add_row(str(d.id), f"{d.failed_at:%Y-%m-%d %H:%M}", d.run_id, d.stage, d.item_key,
-                      str(d.attempts), d.error[:160], state)
+        table.add_row(
+            str(d.id),
+            f"{d.failed_at:%Y-%m-%d %H:%M}",
+            d.run_id,
+            d.stage,
+            d.item_key,
+            str(d.attempts),
+            d.error[:160],
+            state,
+        )
     console.print(table)
     return 0
 
@@ -194,8 +238,7 @@ def _selected_ids(args: argparse.Namespace, pg) -> list[int]:
     if args.ids and args.all_open:
         raise OpsError("give dead-letter ids or --all-open, not both")
     if args.all_open:
-        ids = [d.id for d in dead_letters.list_dead_letters(pg, stage=args.stage, limit=1_000_000)
-               if not d.claimed_by]
+        ids = [d.id for d in dead_letters.list_dead_letters(pg, stage=args.stage, limit=1_000_000) if not d.claimed_by]
         if not ids:
             raise OpsError("no open, unclaimed dead letters" + (f" in stage {args.stage}" if args.stage else ""))
         return ids
@@ -217,8 +260,11 @@ def cmd_dl_replay(args: argparse.Namespace) -> int:
             console.print(f"run {r.run_id}: conf {json.dumps(r.conf)} for dead letter(s) {r.ids}")
             if isinstance(starter, dead_letters.AirflowApi) and not args.no_wait:
                 progress.update(task, description=f"waiting for {r.run_id}")
-                starter.wait(r.run_id, args.timeout,
-                             on_poll=lambda state: progress.update(task, description=f"{r.run_id}: {state}"))
+                starter.wait(
+                    r.run_id,
+                    args.timeout,
+                    on_poll=lambda state, run_id=r.run_id: progress.update(task, description=f"{run_id}: {state}"),
+                )
     if args.no_wait and isinstance(starter, dead_letters.AirflowApi):
         console.print("not waiting: run `acp dead-letters settle` once the runs have finished")
         return 0
@@ -257,8 +303,9 @@ def standin_admin(method: str, path: str) -> dict:
     if not token:
         raise OpsError("T2A_TOKEN is not set (the stand-in's token; `. scripts/env.sh` sets it locally)")
     try:
-        resp = requests.request(method, f"{base.rstrip('/')}{path}", headers={"Authorization": f"Bearer {token}"},
-                                timeout=10)
+        resp = requests.request(
+            method, f"{base.rstrip('/')}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
     except requests.RequestException as exc:
         raise OpsError(f"T2A stand-in at {base} unreachable: {exc}") from None
     if resp.status_code == 404:
@@ -302,12 +349,15 @@ def cmd_reset(args: argparse.Namespace) -> int:
             with card_store.transaction(pg) as cur:
                 cur.execute(f"TRUNCATE {', '.join(RESULT_TABLES)} RESTART IDENTITY")
             progress.update(steps, advance=1)
-    console.print(f"seeded {count} subscribers; stand-in faults and stats cleared"
-                  + (f"; emptied {', '.join(RESULT_TABLES)}" if args.results else ""))
+    console.print(
+        f"seeded {count} subscribers; stand-in faults and stats cleared"
+        + (f"; emptied {', '.join(RESULT_TABLES)}" if args.results else "")
+    )
     return 0
 
 
 # --- smoke test -----------------------------------------------------------------------------
+
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     """migrate → seed → one `airflow dags test` → a fresh, valid card is in the store."""
@@ -329,15 +379,31 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         started = time.monotonic()
         with log_path.open("w") as out:
             proc = subprocess.run(
-                [sys.executable, "-m", "airflow", "dags", "test", dead_letters.DAG_ID, logical.isoformat(),
-                 "--conf", json.dumps({"batch_size": args.batch_size})],
-                stdout=out, stderr=subprocess.STDOUT, timeout=args.timeout, cwd=ROOT)
+                [
+                    sys.executable,
+                    "-m",
+                    "airflow",
+                    "dags",
+                    "test",
+                    dead_letters.DAG_ID,
+                    logical.isoformat(),
+                    "--conf",
+                    json.dumps({"batch_size": args.batch_size}),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=args.timeout,
+                cwd=ROOT,
+            )
         progress.update(steps, advance=1, description=f"dags test done in {time.monotonic() - started:.0f}s")
     if proc.returncode != 0:
         failures.append(f"airflow dags test exited {proc.returncode} (log {log_path})")
     with card_store.transaction(pg) as cur:
-        cur.execute("SELECT run_id, status, cards_written, cards_unchanged, dead_letters FROM pipeline_run"
-                    " WHERE data_interval_end = %s ORDER BY started_at DESC LIMIT 1", (logical,))
+        cur.execute(
+            "SELECT run_id, status, cards_written, cards_unchanged, dead_letters FROM pipeline_run"
+            " WHERE data_interval_end = %s ORDER BY started_at DESC LIMIT 1",
+            (logical,),
+        )
         run = cur.fetchone()
     if run is None:
         failures.append(f"no pipeline_run row for the run at {logical.isoformat()} (log {log_path})")
@@ -360,30 +426,41 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         for failure in failures:
             console.print(f"  - {failure}")
         return 1
-    console.print(f"[bold green]PASS[/bold green]: run {run_id} stored cards for {args.subscribers} subscribers"
-                  f" (e.g. {card_row[0]}: pages {', '.join(cards)})")
+    console.print(
+        f"[bold green]PASS[/bold green]: run {run_id} stored cards for {args.subscribers} subscribers"
+        f" (e.g. {card_row[0]}: pages {', '.join(cards)})"
+    )
     return 0
 
 
 # --- plumbing -------------------------------------------------------------------------------
+
 
 def _log_dir() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow")) / "logs" / "acp"
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _spinner() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=console, transient=True)
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="acp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="acp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("status", help="last runs with their counts, open dead letters, Celery queues, workers")
@@ -395,8 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user_id")
     p.add_argument("--scenario", help="only this scenario (default: all)")
     p.add_argument("--page", help="print this page's card JSON")
-    p.add_argument("--locale", choices=["en-US", "ko-KR"],
-                   help="render in this locale instead of the stored one (the subscriber's)")
+    p.add_argument(
+        "--locale",
+        choices=["en-US", "ko-KR"],
+        help="render in this locale instead of the stored one (the subscriber's)",
+    )
     p.add_argument("--json", action="store_true", help="everything stored, as JSON")
     p.set_defaults(func=cmd_cards)
 
@@ -409,15 +489,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dl_list)
-    p = dls.add_parser("replay", help="re-run the DAG for exactly these items and resolve what succeeded",
-                       description="Starts one run for failed sales orgs and one for failed users, via the"
-                                   " Airflow REST API when AIRFLOW_API_URL is set (AIRFLOW_API_USERNAME,"
-                                   " AIRFLOW_API_PASSWORD), else `airflow dags test`. A row is resolved only"
-                                   " when that run stored the item's cards without failing it again.")
+    p = dls.add_parser(
+        "replay",
+        help="re-run the DAG for exactly these items and resolve what succeeded",
+        description="Starts one run for failed sales orgs and one for failed users, via the"
+        " Airflow REST API when AIRFLOW_API_URL is set (AIRFLOW_API_USERNAME,"
+        " AIRFLOW_API_PASSWORD), else `airflow dags test`. A row is resolved only"
+        " when that run stored the item's cards without failing it again.",
+    )
     p.add_argument("ids", nargs="*", type=int, help="dead-letter ids")
     p.add_argument("--all-open", action="store_true", help="every open, unclaimed dead letter")
-    p.add_argument("--stage", choices=[*dead_letters.ORG_STAGES, *dead_letters.USER_STAGES],
-                   help="with --all-open: only this stage")
+    p.add_argument(
+        "--stage",
+        choices=[*dead_letters.ORG_STAGES, *dead_letters.USER_STAGES],
+        help="with --all-open: only this stage",
+    )
     p.add_argument("--no-wait", action="store_true", help="REST API only: start the runs and return")
     p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for each run (default 1800)")
     p.set_defaults(func=cmd_dl_replay)
@@ -432,14 +518,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subscribers", type=int, default=300)
     p.add_argument("--preset", default="small", help="the stand-in's data preset (default small)")
     p.add_argument("--data-seed", type=int, default=42, help="the stand-in server's --seed")
-    p.add_argument("--results", action="store_true",
-                   help=f"also empty {', '.join(RESULT_TABLES)} (asks first)")
+    p.add_argument("--results", action="store_true", help=f"also empty {', '.join(RESULT_TABLES)} (asks first)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
 
-    p = sub.add_parser("smoke", help="migrate, seed a few subscribers, run the DAG once, check a card: PASS/FAIL",
-                       description="Replaces card_subscriber (asks first): for local and test environments"
-                                   " running the T2A stand-in.")
+    p = sub.add_parser(
+        "smoke",
+        help="migrate, seed a few subscribers, run the DAG once, check a card: PASS/FAIL",
+        description="Replaces card_subscriber (asks first): for local and test environments running the T2A stand-in.",
+    )
     p.add_argument("--subscribers", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=5)
     p.add_argument("--timeout", type=float, default=600, help="seconds for airflow dags test")

@@ -21,8 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from include import card_store, change_events, merge, scenarios, staging, subscribers
 from include.cards import CardError, render_cards, renderer_fingerprint
 from include.config import settings
-from include.t2a_client import (ReportingPeriod, SalesOrg, T2AClient, T2AError, org_query_params,
-                                reporting_period)
+from include.t2a_client import ReportingPeriod, SalesOrg, T2AClient, T2AError, org_query_params, reporting_period
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,13 @@ SUBSCRIBERS_FILE = "subscribers.json"  # the servable ones
 
 def _client() -> T2AClient:
     cfg = settings()
-    return T2AClient(cfg.t2a_conn_id, max_attempts=cfg.t2a_max_attempts,
-                     backoff_base=cfg.t2a_backoff_base, backoff_max=cfg.t2a_backoff_max,
-                     timeout=cfg.t2a_timeout)
+    return T2AClient(
+        cfg.t2a_conn_id,
+        max_attempts=cfg.t2a_max_attempts,
+        backoff_base=cfg.t2a_backoff_base,
+        backoff_max=cfg.t2a_backoff_max,
+        timeout=cfg.t2a_timeout,
+    )
 
 
 def canonical_json(value) -> str:
@@ -52,17 +55,27 @@ def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
     """Open the run: record it, pick this attempt's staging area, read the subscribers."""
     pg = card_store.hook()
     card_store.start_run(pg, run_id=run_id, interval_end=interval_end, abandon_after=RUN_TIMEOUT)
-    active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"),
-                                     user_ids=params.get("user_ids"))
+    active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"), user_ids=params.get("user_ids"))
     plan_id = uuid.uuid4().hex[:12]
     area = staging.open_area(run_id, plan_id)
     (area / CANDIDATES_FILE).write_text(json.dumps([s.as_dict() for s in active]))
-    log.info("run %s plan %s: %d active subscribers (params %s), staging %s",
-             run_id, plan_id, len(active), {k: v for k, v in params.items() if v}, area)
-    return {"run_id": run_id, "plan_id": plan_id, "area": str(area),
-            "interval_end": interval_end.isoformat(), "candidates": len(active),
-            "batch_size": params.get("batch_size") or settings().batch_size,
-            "force_rewrite": bool(params.get("force_rewrite"))}
+    log.info(
+        "run %s plan %s: %d active subscribers (params %s), staging %s",
+        run_id,
+        plan_id,
+        len(active),
+        {k: v for k, v in params.items() if v},
+        area,
+    )
+    return {
+        "run_id": run_id,
+        "plan_id": plan_id,
+        "area": str(area),
+        "interval_end": interval_end.isoformat(),
+        "candidates": len(active),
+        "batch_size": params.get("batch_size") or settings().batch_size,
+        "force_rewrite": bool(params.get("force_rewrite")),
+    }
 
 
 def resolve_orgs(plan: dict) -> list[dict]:
@@ -79,27 +92,46 @@ def resolve_orgs(plan: dict) -> list[dict]:
     except T2AError as exc:
         # The client already retried transient failures: retrying the task would nest retries.
         raise AirflowFailException(f"cannot list T2A's sales organizations: {exc}") from exc
-    valid, rejected = subscribers.validate(candidates, known_orgs=set(t2a_orgs),
-                                           known_scenarios=scenarios.available_scenarios())
+    valid, rejected = subscribers.validate(
+        candidates, known_orgs=set(t2a_orgs), known_scenarios=scenarios.available_scenarios()
+    )
     for r in rejected:
         card_store.record_dead_letter(
-            pg, run_id=plan["run_id"], stage="subscriber",
+            pg,
+            run_id=plan["run_id"],
+            stage="subscriber",
             item_key=r.user_id if r.scenario_id is None else f"{r.user_id}:{r.scenario_id}",
             payload={"user_id": r.user_id, "scenario_id": r.scenario_id, "subscriber": r.row},
-            error=r.problem, attempts=1)
+            error=r.problem,
+            attempts=1,
+        )
     (area / SUBSCRIBERS_FILE).write_text(json.dumps([s.as_dict() for s in valid]))
     interval_end = datetime.fromisoformat(plan["interval_end"])
     orgs = []
     for code in sorted({s.sales_org_cd for s in valid}):
         org = t2a_orgs[code]
         period = reporting_period(interval_end, org.tz_offset)
-        orgs.append({"sales_org_cd": code, "name": org.name, "currency": org.currency,
-                     "tz_offset": org.tz_offset, "period": period.month,
-                     "period_compact": period.month_compact, "date": period.date,
-                     "plan_id": plan["plan_id"], "area": plan["area"],
-                     "interval_end": plan["interval_end"]})
-    log.info("%d servable subscribers, %d rejected; %d sales orgs to fetch of %d in T2A",
-             len(valid), len(rejected), len(orgs), len(t2a_orgs))
+        orgs.append(
+            {
+                "sales_org_cd": code,
+                "name": org.name,
+                "currency": org.currency,
+                "tz_offset": org.tz_offset,
+                "period": period.month,
+                "period_compact": period.month_compact,
+                "date": period.date,
+                "plan_id": plan["plan_id"],
+                "area": plan["area"],
+                "interval_end": plan["interval_end"],
+            }
+        )
+    log.info(
+        "%d servable subscribers, %d rejected; %d sales orgs to fetch of %d in T2A",
+        len(valid),
+        len(rejected),
+        len(orgs),
+        len(t2a_orgs),
+    )
     return orgs
 
 
@@ -125,16 +157,28 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
             rows[query] = merge.write_org_extract(area, code, query, extract.rows)
     except T2AError as exc:
         card_store.record_dead_letter(
-            card_store.hook(), run_id=run_id, stage="fetch", item_key=code,
-            payload={"sales_org_cd": code, "queries": queries}, error=str(exc),
-            attempts=getattr(exc, "attempts", 1))
-        stale = merge.restore_last_good(area, code, interval_end=org["interval_end"],
-                                        max_age_hours=settings().stale_fallback_max_age_hours)
+            card_store.hook(),
+            run_id=run_id,
+            stage="fetch",
+            item_key=code,
+            payload={"sales_org_cd": code, "queries": queries},
+            error=str(exc),
+            attempts=getattr(exc, "attempts", 1),
+        )
+        stale = merge.restore_last_good(
+            area, code, interval_end=org["interval_end"], max_age_hours=settings().stale_fallback_max_age_hours
+        )
         if stale is None:
             return {**result, "status": "failed", "error": str(exc)}
         log.warning("sales org %s: serving last good data as of %s", code, stale["interval_end"])
-        return {**result, "status": "fallback", "error": str(exc), "rows": stale["rows"],
-                "as_of": stale["interval_end"], "period": stale["period"]}
+        return {
+            **result,
+            "status": "fallback",
+            "error": str(exc),
+            "rows": stale["rows"],
+            "as_of": stale["interval_end"],
+            "period": stale["period"],
+        }
     merge.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
     log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
     return {**result, "status": "ok", "rows": rows}
@@ -147,30 +191,52 @@ def merge_run(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
     can still hand over XComs of map indices that no longer exist, and those must not merge.
     """
     planned = [o["sales_org_cd"] for o in orgs]
-    results = {r["sales_org_cd"]: r for r in fetched
-               if r and r.get("plan_id") == plan["plan_id"] and r["sales_org_cd"] in planned}
+    results = {
+        r["sales_org_cd"]: r
+        for r in fetched
+        if r and r.get("plan_id") == plan["plan_id"] and r["sales_org_cd"] in planned
+    }
     missing = [code for code in planned if code not in results]
     if missing:
         raise RuntimeError(f"plan {plan['plan_id']}: no fetch result for sales orgs {missing}")
     ok = [code for code in planned if results[code]["status"] == "ok"]
-    stale = {code: {"as_of": results[code]["as_of"], "period": results[code]["period"]}
-             for code in planned if results[code]["status"] == "fallback"}
+    stale = {
+        code: {"as_of": results[code]["as_of"], "period": results[code]["period"]}
+        for code in planned
+        if results[code]["status"] == "fallback"
+    }
     failed = [code for code in planned if results[code]["status"] == "failed"]
     served = [code for code in planned if code in ok or code in stale]
     index = merge.merge_extracts(staging.area_from_url(plan["area"]), served)
     rows = {query: sum(results[c]["rows"][query] for c in served) for query in merge.MERGED_FILES}
-    log.info("merged %d orgs (%d from last good data %s, %d failed %s): rows %s",
-             len(served), len(stale), sorted(stale), len(failed), failed, rows)
-    return {"orgs_served": served, "orgs_ok": ok, "orgs_stale": stale, "orgs_failed": failed,
-            "rows": rows, "index": index}
+    log.info(
+        "merged %d orgs (%d from last good data %s, %d failed %s): rows %s",
+        len(served),
+        len(stale),
+        sorted(stale),
+        len(failed),
+        failed,
+        rows,
+    )
+    return {
+        "orgs_served": served,
+        "orgs_ok": ok,
+        "orgs_stale": stale,
+        "orgs_failed": failed,
+        "rows": rows,
+        "index": index,
+    }
 
 
 def plan_batches(plan: dict, merged: dict) -> list[dict]:
     """Split the servable subscribers into batches; subscribers of failed orgs keep their cards."""
     area = staging.area_from_url(plan["area"])
     served_orgs = set(merged["orgs_served"])
-    subs = [subscribers.Subscriber(**row) for row in json.loads((area / SUBSCRIBERS_FILE).read_text())
-            if row["sales_org_cd"] in served_orgs]
+    subs = [
+        subscribers.Subscriber(**row)
+        for row in json.loads((area / SUBSCRIBERS_FILE).read_text())
+        if row["sales_org_cd"] in served_orgs
+    ]
     from airflow.configuration import conf  # core config: read when planning, not at import
 
     batches = subscribers.plan_batches(subs, plan["batch_size"], conf.getint("core", "max_map_length"))
@@ -186,9 +252,15 @@ def plan_batches(plan: dict, merged: dict) -> list[dict]:
 
 def _org_context(plan_orgs: list[dict], merged: dict, interval_end: str) -> dict[str, dict]:
     """Per org: currency, and the period and as-of time of the data actually used."""
-    return {o["sales_org_cd"]: {"currency": o["currency"], "period": o["period"], "as_of": interval_end,
-                                **merged["orgs_stale"].get(o["sales_org_cd"], {})}
-            for o in plan_orgs}
+    return {
+        o["sales_org_cd"]: {
+            "currency": o["currency"],
+            "period": o["period"],
+            "as_of": interval_end,
+            **merged["orgs_stale"].get(o["sales_org_cd"], {}),
+        }
+        for o in plan_orgs
+    }
 
 
 def _render_key(scenario_id: str, locale: str, pages_json: str, context: dict, erp_base_url: str) -> str:
@@ -200,9 +272,14 @@ def _render_key(scenario_id: str, locale: str, pages_json: str, context: dict, e
 def _dead_letter_scenario(pg, plan: dict, scenario_id: str, users: list[str], error: str) -> int:
     for user_id in users:
         card_store.record_dead_letter(
-            pg, run_id=plan["run_id"], stage="scenario", item_key=f"{user_id}:{scenario_id}",
+            pg,
+            run_id=plan["run_id"],
+            stage="scenario",
+            item_key=f"{user_id}:{scenario_id}",
             payload={"user_id": user_id, "scenario_id": scenario_id, "interval_end": plan["interval_end"]},
-            error=error, attempts=1)
+            error=error,
+            attempts=1,
+        )
     return len(users)
 
 
@@ -216,8 +293,7 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     cfg = settings()
     area = staging.area_from_url(plan["area"])
     subs = json.loads((area / "batches" / f"{batch['batch']:04d}.json").read_text())
-    data = {query: merge.read_merged(area, merged["index"], query, batch["orgs"])
-            for query in merge.MERGED_FILES}
+    data = {query: merge.read_merged(area, merged["index"], query, batch["orgs"]) for query in merge.MERGED_FILES}
     context = _org_context(orgs, merged, plan["interval_end"])
     interval_end = datetime.fromisoformat(plan["interval_end"])
     pg = card_store.hook()
@@ -227,9 +303,16 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     for scenario_id in scenarios.available_scenarios():
         # The engine serves only subscribers whose scenario list names this scenario (or is NULL).
         audiences = scenarios.run_batch(scenarios.load_scenario(scenario_id), subs, data, context)
-        stored = {} if plan["force_rewrite"] else card_store.render_keys(
-            pg, scenario_id=scenario_id, user_ids=[u for a in audiences for u in a.user_ids],
-            interval_end=interval_end)
+        stored = (
+            {}
+            if plan["force_rewrite"]
+            else card_store.render_keys(
+                pg,
+                scenario_id=scenario_id,
+                user_ids=[u for a in audiences for u in a.user_ids],
+                interval_end=interval_end,
+            )
+        )
         for audience in audiences:
             card_context = {"sales_org_cd": audience.sales_org_cd, **context[audience.sales_org_cd]}
             pages_json = canonical_json(audience.pages)
@@ -240,26 +323,41 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
                     skipped += len(users)
                     continue
                 try:
-                    cards = render_cards(scenario_id, audience.pages, locale, erp_base_url=cfg.erp_base_url,
-                                         context=card_context)
+                    cards = render_cards(
+                        scenario_id, audience.pages, locale, erp_base_url=cfg.erp_base_url, context=card_context
+                    )
                 except CardError as exc:
                     dead += _dead_letter_scenario(pg, plan, scenario_id, users, str(exc))
                     continue
                 cards_json = canonical_json(cards)
                 digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
-                rows.extend(card_store.CardRow(u, scenario_id, audience.sales_org_cd, pages_json,
-                                               cards_json, digest, key) for u in users)
-    counts = card_store.store_cards(pg, rows, run_id=plan["run_id"], interval_end=interval_end,
-                                    force=plan["force_rewrite"])
-    log.info("batch %d/%d: %d subscribers, %d card rows stored, %d skipped as unchanged, %d dead letters"
-             " in %.2fs", batch["batch"], batch["of"], len(subs), len(rows), skipped, dead,
-             time.monotonic() - started)
-    return {"batch": batch["batch"], "subscribers": len(subs), "dead_letters": dead,
-            **counts.as_dict(), "unchanged": counts.unchanged + skipped}
+                rows.extend(
+                    card_store.CardRow(u, scenario_id, audience.sales_org_cd, pages_json, cards_json, digest, key)
+                    for u in users
+                )
+    counts = card_store.store_cards(
+        pg, rows, run_id=plan["run_id"], interval_end=interval_end, force=plan["force_rewrite"]
+    )
+    log.info(
+        "batch %d/%d: %d subscribers, %d card rows stored, %d skipped as unchanged, %d dead letters in %.2fs",
+        batch["batch"],
+        batch["of"],
+        len(subs),
+        len(rows),
+        skipped,
+        dead,
+        time.monotonic() - started,
+    )
+    return {
+        "batch": batch["batch"],
+        "subscribers": len(subs),
+        "dead_letters": dead,
+        **counts.as_dict(),
+        "unchanged": counts.unchanged + skipped,
+    }
 
 
-def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None,
-                 results: list[dict | None]) -> dict:
+def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None, results: list[dict | None]) -> dict:
     """Publish queued change events and record the run's counts; fail if a batch was lost.
 
     Runs even when an upstream task failed (trigger rule ``all_done``) so that
@@ -286,8 +384,9 @@ def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None,
     log.info("run %s %s: %s, %d change events published", plan["run_id"], status, counts, published)
     if incomplete:
         missing = sorted(expected - set(done))
-        raise AirflowFailException(f"run {plan['run_id']}: incomplete (missing batches {missing});"
-                                   " see the failed upstream tasks")
+        raise AirflowFailException(
+            f"run {plan['run_id']}: incomplete (missing batches {missing}); see the failed upstream tasks"
+        )
     return {**counts, "status": status, "events_published": published}
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath
 
@@ -41,7 +41,7 @@ def open_area(run_id: str, plan_id: str) -> ObjectStoragePath:
     """Create a plan attempt's folder, stamped with when it was opened (for pruning)."""
     area = run_area(run_id, plan_id)
     area.mkdir(parents=True, exist_ok=True)
-    (area / OPENED_FILE).write_text(json.dumps({"run_id": run_id, "opened_at": datetime.now(timezone.utc).isoformat()}))
+    (area / OPENED_FILE).write_text(json.dumps({"run_id": run_id, "opened_at": datetime.now(UTC).isoformat()}))
     return area
 
 
@@ -50,7 +50,7 @@ def prune(older_than: timedelta) -> int:
 
     The last-good extracts are kept: they live outside ``runs/``.
     """
-    cutoff = datetime.now(timezone.utc) - older_than
+    cutoff = datetime.now(UTC) - older_than
     runs = root() / "runs"
     removed = 0
     if not runs.exists():

@@ -38,11 +38,14 @@ class Rejection:
     row: dict
 
 
-def load_active(pg: PostgresHook, *, sales_orgs: list[str] | None = None,
-                user_ids: list[str] | None = None) -> list[Subscriber]:
+def load_active(
+    pg: PostgresHook, *, sales_orgs: list[str] | None = None, user_ids: list[str] | None = None
+) -> list[Subscriber]:
     """Active subscribers, optionally narrowed by the run's params, in user_id order."""
-    sql = ("SELECT user_id, display_name, locale, sales_org_cd, accounts, product_groups, scenarios"
-           " FROM card_subscriber WHERE active")
+    sql = (
+        "SELECT user_id, display_name, locale, sales_org_cd, accounts, product_groups, scenarios"
+        " FROM card_subscriber WHERE active"
+    )
     params: list = []
     if sales_orgs:
         sql += " AND sales_org_cd = ANY(%s)"
@@ -54,8 +57,9 @@ def load_active(pg: PostgresHook, *, sales_orgs: list[str] | None = None,
     return [Subscriber(*row) for row in rows]
 
 
-def validate(subscribers: list[Subscriber], *, known_orgs: set[str],
-             known_scenarios: list[str]) -> tuple[list[Subscriber], list[Rejection]]:
+def validate(
+    subscribers: list[Subscriber], *, known_orgs: set[str], known_scenarios: list[str]
+) -> tuple[list[Subscriber], list[Rejection]]:
     """Split into servable subscribers and rejections (one per bad user or bad scenario entry).
 
     A subscriber naming an unknown scenario is rejected for that scenario only and still
@@ -80,8 +84,12 @@ def validate(subscribers: list[Subscriber], *, known_orgs: set[str],
         if sub.scenarios is not None:
             unknown = [s for s in sub.scenarios if s not in known_scenarios]
             rejected.extend(
-                Rejection(sub.user_id, f"user {sub.user_id}: scenario {s!r} is not defined"
-                          f" (known: {', '.join(known_scenarios)})", s, row)
+                Rejection(
+                    sub.user_id,
+                    f"user {sub.user_id}: scenario {s!r} is not defined (known: {', '.join(known_scenarios)})",
+                    s,
+                    row,
+                )
                 for s in unknown
             )
             known = [s for s in sub.scenarios if s in known_scenarios]
@@ -102,4 +110,4 @@ def plan_batches(subscribers: list[Subscriber], batch_size: int, max_batches: in
         return []
     size = max(batch_size, math.ceil(len(subscribers) / max_batches))
     ordered = sorted(subscribers, key=lambda s: (s.sales_org_cd, s.user_id))
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]

@@ -58,22 +58,59 @@ _TARGET: tuple[str, Kind] = ("Target Plan", "amount")
 _EST: tuple[str, Kind] = ("Est. Sales", "amount")
 _ACH: tuple[str, Kind] = ("Ach. vs Target Plan", "percent")
 
-QUERIES: Mapping[str, QuerySpec] = MappingProxyType({
-    spec.name: spec for spec in (
-        _spec("SALES_ORG_LIST", [("SALES_ORG_CD", "identifier"), ("SALES_ORG_NM", "identifier"),
-                                 ("CUR", "identifier"), ("TZ_OFFSET", "identifier")], ("SALES_ORG_CD",)),
-        _spec("SALES_ORG", [_ACCOUNT, ("SoldTo", "identifier"), ("GSCM P/Group", "identifier"),
-                            ("GSCM Product", "identifier"), _MATERIAL, _TARGET, _EST, _ACH],
-              ("GSCM Account", "Material")),
-        _spec("SALES_TOTAL", [_ACCOUNT, _TARGET, _EST, _ACH, ("Billing", "amount"),
-                              ("Growth(%) Y-1", "percent")], ("GSCM Account",)),
-        _spec("ORDER_STATUS", [_ACCOUNT, _MATERIAL, ("Billed Order", "amount"), ("Open Order", "amount"),
-                               ("Blocked Order", "amount"), ("Upcoming Order", "amount"),
-                               ("Credit Block", "count"), ("Delivery Block", "count"),
-                               ("Unconfirmed Delay", "count"), ("DO Delay", "count"), ("Incomplete", "count")],
-              ("GSCM Account", "Material")),
-    )
-})
+QUERIES: Mapping[str, QuerySpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            _spec(
+                "SALES_ORG_LIST",
+                [
+                    ("SALES_ORG_CD", "identifier"),
+                    ("SALES_ORG_NM", "identifier"),
+                    ("CUR", "identifier"),
+                    ("TZ_OFFSET", "identifier"),
+                ],
+                ("SALES_ORG_CD",),
+            ),
+            _spec(
+                "SALES_ORG",
+                [
+                    _ACCOUNT,
+                    ("SoldTo", "identifier"),
+                    ("GSCM P/Group", "identifier"),
+                    ("GSCM Product", "identifier"),
+                    _MATERIAL,
+                    _TARGET,
+                    _EST,
+                    _ACH,
+                ],
+                ("GSCM Account", "Material"),
+            ),
+            _spec(
+                "SALES_TOTAL",
+                [_ACCOUNT, _TARGET, _EST, _ACH, ("Billing", "amount"), ("Growth(%) Y-1", "percent")],
+                ("GSCM Account",),
+            ),
+            _spec(
+                "ORDER_STATUS",
+                [
+                    _ACCOUNT,
+                    _MATERIAL,
+                    ("Billed Order", "amount"),
+                    ("Open Order", "amount"),
+                    ("Blocked Order", "amount"),
+                    ("Upcoming Order", "amount"),
+                    ("Credit Block", "count"),
+                    ("Delivery Block", "count"),
+                    ("Unconfirmed Delay", "count"),
+                    ("DO Delay", "count"),
+                    ("Incomplete", "count"),
+                ],
+                ("GSCM Account", "Material"),
+            ),
+        )
+    }
+)
 
 
 # ----- errors -------------------------------------------------------------------------------
@@ -155,8 +192,11 @@ def parse_response(body: bytes | str, *, query: str, org: str | None) -> Extract
         raise malformed(f"meta.content is not JSON ({exc})") from None
     if table in _EMPTY_CONTENTS:
         return Extract(query, list(spec.headers), [])
-    if not isinstance(table, dict) or not isinstance(table.get("headers"), list) \
-            or not isinstance(table.get("rows"), list):
+    if (
+        not isinstance(table, dict)
+        or not isinstance(table.get("headers"), list)
+        or not isinstance(table.get("rows"), list)
+    ):
         raise malformed("meta.content is not an object with a 'headers' list and a 'rows' list")
     _check_headers(spec, table["headers"], malformed)
     rows = table["rows"]
@@ -173,8 +213,11 @@ def _check_headers(spec: QuerySpec, raw: list, malformed: _Malformed) -> None:
     missing = [h for h in spec.headers if h not in got]
     extra = [h for h in got if h not in spec.headers]
     repeated = sorted({h for h in got if got.count(h) > 1})
-    problems = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else []) \
+    problems = (
+        ([f"missing {missing}"] if missing else [])
+        + ([f"unexpected {extra}"] if extra else [])
         + ([f"repeated {repeated}"] if repeated else [])
+    )
     if not problems:
         problems = [f"out of order: got {got}, expected {list(spec.headers)}"]
     raise malformed("headers " + "; ".join(problems))
@@ -182,12 +225,9 @@ def _check_headers(spec: QuerySpec, raw: list, malformed: _Malformed) -> None:
 
 _CELL_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "identifier": (lambda v: isinstance(v, str), "a string"),
-    "amount": (lambda v: v is None or isinstance(v, (int, float)) and not isinstance(v, bool),
-               "a number or null"),
-    "percent": (lambda v: v is None or isinstance(v, (int, float)) and not isinstance(v, bool),
-                "a number or null"),
-    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-              "a non-negative integer"),
+    "amount": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), "a number or null"),
+    "percent": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), "a number or null"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"),
 }
 
 
@@ -202,8 +242,9 @@ def _check_rows(spec: QuerySpec, rows: list, malformed: _Malformed) -> None:
             raise malformed(f"row {number} has {size}, expected {width}")
         for header, (ok, expected), cell in zip(spec.headers, checks, row):
             if not ok(cell):
-                raise malformed(f"row {number}, column {header!r}: {json.dumps(cell, ensure_ascii=False)} "
-                                f"is not {expected}")
+                raise malformed(
+                    f"row {number}, column {header!r}: {json.dumps(cell, ensure_ascii=False)} is not {expected}"
+                )
         key = tuple(row[i] for i in key_positions)
         if key in seen:
             named = ", ".join(f"{k}={v!r}" for k, v in zip(spec.keys, key))
@@ -222,9 +263,9 @@ class SalesOrg:
 
 @dataclass(frozen=True)
 class ReportingPeriod:
-    month: str          # "YYYY.MM"  (SALES_ORG)
+    month: str  # "YYYY.MM"  (SALES_ORG)
     month_compact: str  # "YYYYMM"   (SALES_TOTAL)
-    date: str           # "YYYY-MM-DD" (ORDER_STATUS)
+    date: str  # "YYYY-MM-DD" (ORDER_STATUS)
 
 
 _TZ_OFFSET = re.compile(r"[+-]?\d{1,2}(\.\d{1,2})?")
@@ -260,8 +301,11 @@ def org_query_params(org: SalesOrg, period: ReportingPeriod) -> dict[str, dict[s
 
 # ----- the client ---------------------------------------------------------------------------
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-TRANSIENT_EXCEPTIONS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                        requests.exceptions.ChunkedEncodingError)
+TRANSIENT_EXCEPTIONS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 class _NoBasicAuth(AuthBase):
@@ -285,8 +329,16 @@ class T2AClient:
     """Queries T2A through the Airflow HTTP connection `conn_id`, retrying transient failures
     with capped exponential backoff and full jitter (and honouring Retry-After on 429)."""
 
-    def __init__(self, conn_id: str = "t2a_api", *, max_attempts: int = 4, backoff_base: float = 1.0,
-                 backoff_max: float = 30.0, timeout: float = 120.0, retry_after_max: float = 300.0) -> None:
+    def __init__(
+        self,
+        conn_id: str = "t2a_api",
+        *,
+        max_attempts: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        timeout: float = 120.0,
+        retry_after_max: float = 300.0,
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.conn_id = conn_id
@@ -308,8 +360,11 @@ class T2AClient:
             except ValueError as exc:
                 raise T2AMalformedResponse(f"row {number}: {exc}", org=org.code, query="SALES_ORG_LIST") from None
             if not re.fullmatch(r"[A-Z]{3}", org.currency):
-                raise T2AMalformedResponse(f"row {number}: CUR {org.currency!r} is not a 3-letter currency code",
-                                           org=org.code, query="SALES_ORG_LIST")
+                raise T2AMalformedResponse(
+                    f"row {number}: CUR {org.currency!r} is not a 3-letter currency code",
+                    org=org.code,
+                    query="SALES_ORG_LIST",
+                )
         return orgs
 
     def query(self, name: str, params: Mapping[str, str], *, org: str | None = None) -> Extract:
@@ -329,18 +384,21 @@ class T2AClient:
             last = outcome.description
             if attempt < self.max_attempts:
                 time.sleep(self._delay(attempt, outcome.retry_after, name, org))
-        raise T2ARetriesExhausted(f"gave up after {self.max_attempts} attempts; last: {last}", org=org, query=name,
-                                  attempts=self.max_attempts)
+        raise T2ARetriesExhausted(
+            f"gave up after {self.max_attempts} attempts; last: {last}", org=org, query=name, attempts=self.max_attempts
+        )
 
     # ----- one attempt ------------------------------------------------------------------
-    def _attempt(self, name: str, params: dict[str, str], org: str | None,
-                 attempt: int) -> Extract | _Transient:
-        headers = {"Authorization": f"Bearer {self._bearer_token(name, org)}",
-                   "Content-Type": "application/json"}
+    def _attempt(self, name: str, params: dict[str, str], org: str | None, attempt: int) -> Extract | _Transient:
+        headers = {"Authorization": f"Bearer {self._bearer_token(name, org)}", "Content-Type": "application/json"}
         started = time.monotonic()
         try:
-            response = self._hook.run(endpoint=ENDPOINT, json={"query": name, "params": params}, headers=headers,
-                                      extra_options={"check_response": False, "timeout": self.timeout})
+            response = self._hook.run(
+                endpoint=ENDPOINT,
+                json={"query": name, "params": params},
+                headers=headers,
+                extra_options={"check_response": False, "timeout": self.timeout},
+            )
         except TRANSIENT_EXCEPTIONS as exc:
             self._log(name, org, attempt, type(exc).__name__, started, None)
             return _Transient(f"{type(exc).__name__}: {exc}", None)
@@ -361,8 +419,10 @@ class T2AClient:
     def _permanent_problem(self, response: requests.Response) -> str:
         status = response.status_code
         if status in (401, 403):
-            return (f"HTTP {status}: T2A rejected the bearer token; check the password of "
-                    f"Airflow connection {self.conn_id!r}")
+            return (
+                f"HTTP {status}: T2A rejected the bearer token; check the password of "
+                f"Airflow connection {self.conn_id!r}"
+            )
         meaning = {400: "bad request", 404: "unknown sales org"}.get(status, "unexpected status")
         return f"HTTP {status} ({meaning}): {self._error_message(response)}"
 
@@ -384,11 +444,13 @@ class T2AClient:
             try:
                 password = self._hook.get_connection(self.conn_id).password
             except Exception as exc:  # AirflowNotFoundException and secrets-backend failures
-                raise T2APermanentError(f"Airflow connection {self.conn_id!r} cannot be read: "
-                                        f"{type(exc).__name__}", org=org, query=name) from None
+                raise T2APermanentError(
+                    f"Airflow connection {self.conn_id!r} cannot be read: {type(exc).__name__}", org=org, query=name
+                ) from None
             if not password:
-                raise T2APermanentError(f"Airflow connection {self.conn_id!r} has no password (the bearer token)",
-                                        org=org, query=name)
+                raise T2APermanentError(
+                    f"Airflow connection {self.conn_id!r} has no password (the bearer token)", org=org, query=name
+                )
             self._token = password
         return self._token
 
@@ -397,16 +459,28 @@ class T2AClient:
         delay = self._random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
         if retry_after is not None:
             if retry_after > self.retry_after_max:
-                log.warning("T2A %s: Retry-After %.0fs exceeds the cap, waiting %.0fs",
-                            _where(org, name), retry_after, self.retry_after_max)
+                log.warning(
+                    "T2A %s: Retry-After %.0fs exceeds the cap, waiting %.0fs",
+                    _where(org, name),
+                    retry_after,
+                    self.retry_after_max,
+                )
             delay = max(delay, min(retry_after, self.retry_after_max))
         return delay
 
-    def _log(self, name: str, org: str | None, attempt: int, status: int | str, started: float,
-             rows: int | None) -> None:
-        log.info("T2A query=%s org=%s attempt=%d/%d status=%s duration_ms=%.0f rows=%s", name, org or "-",
-                 attempt, self.max_attempts, status, (time.monotonic() - started) * 1000,
-                 "-" if rows is None else rows)
+    def _log(
+        self, name: str, org: str | None, attempt: int, status: int | str, started: float, rows: int | None
+    ) -> None:
+        log.info(
+            "T2A query=%s org=%s attempt=%d/%d status=%s duration_ms=%.0f rows=%s",
+            name,
+            org or "-",
+            attempt,
+            self.max_attempts,
+            status,
+            (time.monotonic() - started) * 1000,
+            "-" if rows is None else rows,
+        )
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -422,6 +496,6 @@ def _retry_after(response: requests.Response) -> float | None:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
     return max(seconds, 0.0) if math.isfinite(seconds) else None

@@ -35,8 +35,7 @@ from include.config import settings
 DAG_ID = "adaptive_card_pipeline"
 URL_PREFIX = "/card-preview"
 STATIC_DIR = Path(__file__).resolve().parent / "card_preview" / "static"
-STATIC_FILES = {"adaptivecards.min.js": "text/javascript", "preview.js": "text/javascript",
-                "preview.css": "text/css"}
+STATIC_FILES = {"adaptivecards.min.js": "text/javascript", "preview.js": "text/javascript", "preview.css": "text/css"}
 
 
 def require_pipeline_reader(user: GetUserDep) -> BaseUser:
@@ -80,8 +79,9 @@ def user_cards(user_id: str, locale: str | None = None) -> dict[str, Any]:
     shown = locale or stored_locale or SUPPORTED_LOCALES[0]
     for result in view["results"]:
         try:
-            result["cards"] = card_reads.cards_in_locale(user_id, result, shown, stored_locale,
-                                                         erp_base_url=settings().erp_base_url)
+            result["cards"] = card_reads.cards_in_locale(
+                user_id, result, shown, stored_locale, erp_base_url=settings().erp_base_url
+            )
         except ValueError as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
         result["rendered_now"] = shown != stored_locale
@@ -99,6 +99,14 @@ def latest_run() -> dict[str, Any]:
 
 class CardPreviewPlugin(AirflowPlugin):
     name = "card_preview"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Adaptive Card preview"}]
-    external_views = [{"name": "Card preview", "href": "card-preview/", "url_route": "card-preview",
-                       "destination": "nav", "category": "browse"}]
+    # AirflowPlugin reads these class attributes.
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Adaptive Card preview"}]  # noqa: RUF012
+    external_views = [  # noqa: RUF012
+        {
+            "name": "Card preview",
+            "href": "card-preview/",
+            "url_route": "card-preview",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]

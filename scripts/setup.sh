@@ -27,14 +27,14 @@ if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
 
-# 2. Virtualenv with exactly the pinned packages (re-installed only when the pins change).
-stamp="$VENV/.installed-$(cat requirements.txt constraints.txt | sha256sum | cut -c1-16)"
+# 2. Virtualenv with exactly the pinned packages, the test tools included (re-installed only when the pins change).
+stamp="$VENV/.installed-$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   log "installing packages into $VENV"
   [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q uv==0.13.9
   "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --compile-bytecode \
-    -r requirements.txt -c constraints.txt
+    -r requirements-dev.txt -c constraints.txt
   rm -f "$VENV"/.installed-*; touch "$stamp"
 fi
 

@@ -46,8 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--faults {args.faults}: {exc}")
     host, port = server.server_address[:2]
-    log.info("T2A stand-in listening on http://%s:%s (preset %s, seed %s, %d orgs, %d fault rules)",
-             host, port, args.preset, config.seed, config.orgs, len(server.state.rules))
+    log.info(
+        "T2A stand-in listening on http://%s:%s (preset %s, seed %s, %d orgs, %d fault rules)",
+        host,
+        port,
+        args.preset,
+        config.seed,
+        config.orgs,
+        len(server.state.rules),
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -27,15 +27,35 @@ import numpy as np
 
 SALES_ORG_LIST_HEADERS = ("SALES_ORG_CD", "SALES_ORG_NM", "CUR", "TZ_OFFSET")
 SALES_ORG_HEADERS = (
-    "GSCM Account", "SoldTo", "GSCM P/Group", "GSCM Product", "Material",
-    "Target Plan", "Est. Sales", "Ach. vs Target Plan",
+    "GSCM Account",
+    "SoldTo",
+    "GSCM P/Group",
+    "GSCM Product",
+    "Material",
+    "Target Plan",
+    "Est. Sales",
+    "Ach. vs Target Plan",
 )
 SALES_TOTAL_HEADERS = (
-    "GSCM Account", "Target Plan", "Est. Sales", "Ach. vs Target Plan", "Billing", "Growth(%) Y-1",
+    "GSCM Account",
+    "Target Plan",
+    "Est. Sales",
+    "Ach. vs Target Plan",
+    "Billing",
+    "Growth(%) Y-1",
 )
 ORDER_STATUS_HEADERS = (
-    "GSCM Account", "Material", "Billed Order", "Open Order", "Blocked Order", "Upcoming Order",
-    "Credit Block", "Delivery Block", "Unconfirmed Delay", "DO Delay", "Incomplete",
+    "GSCM Account",
+    "Material",
+    "Billed Order",
+    "Open Order",
+    "Blocked Order",
+    "Upcoming Order",
+    "Credit Block",
+    "Delivery Block",
+    "Unconfirmed Delay",
+    "DO Delay",
+    "Incomplete",
 )
 
 # (region for the org name, currency, TZ_OFFSET, amount scale in currency units, whole units only)
@@ -49,13 +69,38 @@ _REGIONS = (
     ("브라질", "BRL", "-3", 150_000, False),
     ("호주", "AUD", "+10", 45_000, False),
 )
-_CITIES = ("서울", "부산", "대구", "인천", "광주", "대전", "울산", "수원", "창원", "청주",
-           "전주", "포항", "제주", "천안", "김해", "원주")
+_CITIES = (
+    "서울",
+    "부산",
+    "대구",
+    "인천",
+    "광주",
+    "대전",
+    "울산",
+    "수원",
+    "창원",
+    "청주",
+    "전주",
+    "포항",
+    "제주",
+    "천안",
+    "김해",
+    "원주",
+)
 _TRADES = ("상사", "무역", "전자", "유통", "물산", "테크", "마트", "종합상사")
 _PRODUCT_GROUPS = (
-    ("Refrigerator", "RF"), ("Washing Machine", "WM"), ("TV", "TV"), ("Monitor", "MN"),
-    ("Air Conditioner", "AC"), ("Vacuum", "VC"), ("Dishwasher", "DW"), ("Oven", "OV"),
-    ("Soundbar", "SB"), ("Laptop", "NB"), ("Tablet", "TB"), ("Projector", "PJ"),
+    ("Refrigerator", "RF"),
+    ("Washing Machine", "WM"),
+    ("TV", "TV"),
+    ("Monitor", "MN"),
+    ("Air Conditioner", "AC"),
+    ("Vacuum", "VC"),
+    ("Dishwasher", "DW"),
+    ("Oven", "OV"),
+    ("Soundbar", "SB"),
+    ("Laptop", "NB"),
+    ("Tablet", "TB"),
+    ("Projector", "PJ"),
 )
 _TIERS = ("Basic", "Plus", "Premium", "Pro")
 
@@ -76,11 +121,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.orgs <= self.no_order_orgs + self.idle_orgs:
-            raise ValueError(f"orgs={self.orgs} leaves no ordinary organization "
-                             f"(no_order_orgs={self.no_order_orgs}, idle_orgs={self.idle_orgs})")
+            raise ValueError(
+                f"orgs={self.orgs} leaves no ordinary organization "
+                f"(no_order_orgs={self.no_order_orgs}, idle_orgs={self.idle_orgs})"
+            )
         if self.materials_per_org < self.materials_per_account + 2:
-            raise ValueError(f"materials_per_org={self.materials_per_org} must exceed "
-                             f"materials_per_account={self.materials_per_account} by at least 2")
+            raise ValueError(
+                f"materials_per_org={self.materials_per_org} must exceed "
+                f"materials_per_account={self.materials_per_account} by at least 2"
+            )
         if self.accounts_per_org < 10 or self.product_groups_per_org < 1:
             raise ValueError("need at least 10 accounts and 1 product group per organization")
 
@@ -92,8 +141,15 @@ class DataConfig:
 
 PRESETS: dict[str, DataConfig] = {
     "small": DataConfig(),
-    "large": DataConfig(orgs=40, accounts_per_org=500, product_groups_per_org=10,
-                        materials_per_account=50, materials_per_org=400, no_order_orgs=1, idle_orgs=1),
+    "large": DataConfig(
+        orgs=40,
+        accounts_per_org=500,
+        product_groups_per_org=10,
+        materials_per_account=50,
+        materials_per_org=400,
+        no_order_orgs=1,
+        idle_orgs=1,
+    ),
 }
 
 
@@ -122,20 +178,20 @@ class _Org:
     accounts: tuple[str, ...]
     account_names: tuple[str, ...]
     product_groups: tuple[str, ...]
-    materials: np.ndarray          # catalog material codes (str)
-    material_group: np.ndarray     # catalog index -> product group name
-    material_product: np.ndarray   # catalog index -> GSCM Product
-    picks: np.ndarray              # accounts × (materials_per_account + 2) catalog indices;
-                                   # the last two columns are ordered but never planned
+    materials: np.ndarray  # catalog material codes (str)
+    material_group: np.ndarray  # catalog index -> product group name
+    material_product: np.ndarray  # catalog index -> GSCM Product
+    picks: np.ndarray  # accounts × (materials_per_account + 2) catalog indices;
+    # the last two columns are ordered but never planned
 
 
 @dataclass(frozen=True)
 class _Sales:
-    target: np.ndarray      # accounts × materials, int64 cents
-    est: np.ndarray         # accounts × materials, int64 cents (negative = returns)
+    target: np.ndarray  # accounts × materials, int64 cents
+    est: np.ndarray  # accounts × materials, int64 cents (negative = returns)
     target_null: np.ndarray
     est_null: np.ndarray
-    ach_null: np.ndarray    # extra nulls T2A could not compute
+    ach_null: np.ndarray  # extra nulls T2A could not compute
 
 
 _MONTH_DOTTED = re.compile(r"(\d{4})\.(0[1-9]|1[0-2])")
@@ -203,8 +259,9 @@ class Dataset:
         return list(self._org_by_code(org_code).product_groups)
 
     def sales_org_list(self) -> Table:
-        return Table(SALES_ORG_LIST_HEADERS, [[o["code"], o["name"], o["currency"], o["tz_offset"]]
-                                              for o in self.orgs()])
+        return Table(
+            SALES_ORG_LIST_HEADERS, [[o["code"], o["name"], o["currency"], o["tz_offset"]] for o in self.orgs()]
+        )
 
     # `table(query, org_code, period_key)` is the cached entry point (see __init__).
 
@@ -263,10 +320,20 @@ class Dataset:
         planned = picks[:, : cfg.materials_per_account]
         # Each account's planned materials in material-code order, for readable output.
         planned = np.take_along_axis(planned, np.argsort(materials[planned], axis=1), axis=1)
-        picks = np.concatenate([planned, picks[:, cfg.materials_per_account:]], axis=1)
-        return _Org(index, identity["code"], float(scale), whole,
-                    tuple(str(a) for a in account_codes.tolist()), account_names, groups,
-                    materials, np.array(groups)[group_of], products, picks)
+        picks = np.concatenate([planned, picks[:, cfg.materials_per_account :]], axis=1)
+        return _Org(
+            index,
+            identity["code"],
+            float(scale),
+            whole,
+            tuple(str(a) for a in account_codes.tolist()),
+            account_names,
+            groups,
+            materials,
+            np.array(groups)[group_of],
+            products,
+            picks,
+        )
 
     # ----- numbers ----------------------------------------------------------------------
     def _build_sales(self, index: int, month: int) -> _Sales:
@@ -279,13 +346,14 @@ class Dataset:
         material_size = rng.lognormal(0.0, 0.6, size=shape)
         unit = 100 if org.whole_units else 1
         target = np.round(org.scale * account_size * material_size * 100 / unit).astype(np.int64) * unit
-        target[rng.random(shape) < 0.05] = 0                      # new products: no plan
+        target[rng.random(shape) < 0.05] = 0  # new products: no plan
         # Accounts well over and under 100 %, materials scattered around their account.
         factor = rng.uniform(0.45, 1.3, size=(n_accounts, 1)) * rng.uniform(0.6, 1.4, size=shape)
         est = np.round(target * factor / unit).astype(np.int64) * unit
         unplanned = target == 0
-        est[unplanned] = np.round(org.scale * rng.uniform(0.05, 0.5, size=int(unplanned.sum())) * 100
-                                  / unit).astype(np.int64) * unit
+        est[unplanned] = (
+            np.round(org.scale * rng.uniform(0.05, 0.5, size=int(unplanned.sum())) * 100 / unit).astype(np.int64) * unit
+        )
         returns = rng.random(shape) < 0.02
         est[returns] = -(np.abs(est[returns]) // (5 * unit)) * unit
 
@@ -298,12 +366,12 @@ class Dataset:
             target[doubled], est[doubled] = target[doubled - 1] * 2, est[doubled - 1] * 2
             copied = np.arange(9, n_accounts, 10)
             target[copied], est[copied] = target[copied - 1], est[copied - 1]
-            target[3] = 0                                         # an account with no plan at all
+            target[3] = 0  # an account with no plan at all
 
         target_null = rng.random(shape) < 0.015
         est_null = rng.random(shape) < 0.015
         ach_null = rng.random(shape) < 0.01
-        for mask in (target_null, est_null, ach_null):            # keep the tied accounts tied
+        for mask in (target_null, est_null, ach_null):  # keep the tied accounts tied
             mask[:, tie_cols] = False
             mask[np.arange(7, n_accounts, 10)] = mask[np.arange(8, n_accounts, 10)] = False
             mask[np.arange(9, n_accounts, 10)] = False
@@ -312,14 +380,13 @@ class Dataset:
     def _build_table(self, query: str, org_code: str, period: int) -> Table:
         """The table for one query, org and period key (YYYYMM, or YYYYMMDD for ORDER_STATUS)."""
         org = self._org_by_code(org_code)
-        builders = {"SALES_ORG": self._sales_org, "SALES_TOTAL": self._sales_total,
-                    "ORDER_STATUS": self._order_status}
+        builders = {"SALES_ORG": self._sales_org, "SALES_TOTAL": self._sales_total, "ORDER_STATUS": self._order_status}
         return builders[query](org, period)
 
     def _sales_org(self, org: _Org, month: int) -> Table:
         sales = self._sales(org.index, month)
         planned = org.picks[:, : self.config.materials_per_account]
-        n_accounts, n_materials = planned.shape
+        _n_accounts, n_materials = planned.shape
         computable = ~(sales.target_null | sales.est_null | sales.ach_null) & (sales.target != 0)
         ach = _round_half_away(sales.est * 1000, np.where(sales.target == 0, 1, sales.target))
         columns = [

@@ -50,8 +50,10 @@ def seed(pg: PostgresHook, dataset: Dataset, count: int, seed: int = 7) -> int:
     try:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("DELETE FROM card_subscriber")
-            with cur.copy("COPY card_subscriber (user_id, display_name, locale, sales_org_cd, accounts,"
-                          " product_groups, scenarios) FROM STDIN") as copy:
+            with cur.copy(
+                "COPY card_subscriber (user_id, display_name, locale, sales_org_cd, accounts,"
+                " product_groups, scenarios) FROM STDIN"
+            ) as copy:
                 for row in rows:
                     copy.write_row(row)
     finally:

@@ -41,8 +41,11 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
 }
 # Wire spellings: some header names use a no-break space where a plain one is meant.
 WIRE_HEADERS: dict[str, dict[str, str]] = {
-    "SALES_ORG": {"GSCM Account": "GSCM\u00a0Account", "Est. Sales": "Est.\u00a0Sales",
-                  "Ach. vs Target Plan": "Ach.\u00a0vs Target Plan"},
+    "SALES_ORG": {
+        "GSCM Account": "GSCM\u00a0Account",
+        "Est. Sales": "Est.\u00a0Sales",
+        "Ach. vs Target Plan": "Ach.\u00a0vs Target Plan",
+    },
     "SALES_TOTAL": {"Est. Sales": "Est.\u00a0Sales"},
     "ORDER_STATUS": {"GSCM Account": "GSCM\u00a0Account", "Open Order": "Open\u00a0Order"},
 }
@@ -50,8 +53,7 @@ EMPTY_FORMS = ("", "{}", "[]")
 BOM = "\ufeff"
 
 FAULT_KINDS = ("status", "malformed", "delay", "drop")
-MALFORMED_VARIANTS = ("not_json", "content_not_json", "missing_header", "row_length",
-                      "non_number", "duplicate_key")
+MALFORMED_VARIANTS = ("not_json", "content_not_json", "missing_header", "row_length", "non_number", "duplicate_key")
 
 
 class RequestError(Exception):
@@ -89,12 +91,16 @@ class FaultRule:
             (rule.org is None or isinstance(rule.org, str), "org must be a string or null"),
             (rule.query is None or rule.query in QUERY_PARAMS, f"query must be null or one of {tuple(QUERY_PARAMS)}"),
             (_is_int(rule.status) and 400 <= rule.status <= 599, "status must be an integer 400-599"),
-            (rule.retry_after is None or _is_number(rule.retry_after) and rule.retry_after >= 0,
-             "retry_after must be a number >= 0 or null"),
-            (rule.kind != "malformed" or rule.variant in MALFORMED_VARIANTS,
-             f"variant must be one of {MALFORMED_VARIANTS} for kind 'malformed'"),
+            (
+                rule.retry_after is None or (_is_number(rule.retry_after) and rule.retry_after >= 0),
+                "retry_after must be a number >= 0 or null",
+            ),
+            (
+                rule.kind != "malformed" or rule.variant in MALFORMED_VARIANTS,
+                f"variant must be one of {MALFORMED_VARIANTS} for kind 'malformed'",
+            ),
             (_is_number(rule.seconds) and rule.seconds >= 0, "seconds must be a number >= 0"),
-            (rule.times is None or _is_int(rule.times) and rule.times >= 1, "times must be an integer >= 1 or null"),
+            (rule.times is None or (_is_int(rule.times) and rule.times >= 1), "times must be an integer >= 1 or null"),
         ]
         for ok, problem in checks:
             if not ok:
@@ -150,9 +156,12 @@ class StandinState:
     def stats_json(self) -> dict[str, Any]:
         with self.lock:
             items = sorted(self.stats.items(), key=lambda kv: tuple(str(part) for part in kv[0]))
-        return {"total": sum(count for _, count in items),
-                "requests": [{"org": org, "query": query, "status": status, "count": count}
-                             for (org, query, status), count in items]}
+        return {
+            "total": sum(count for _, count in items),
+            "requests": [
+                {"org": org, "query": query, "status": status, "count": count} for (org, query, status), count in items
+            ],
+        }
 
 
 def validate_request(request: Any, dataset: Dataset) -> tuple[str, dict[str, str], int]:
@@ -177,8 +186,11 @@ def validate_request(request: Any, dataset: Dataset) -> tuple[str, dict[str, str
     if query == "SALES_ORG_LIST":
         return query, params, 0
     try:
-        period = (date_key(params["date"]) if query == "ORDER_STATUS"
-                  else month_key(params["month"], dotted=query == "SALES_ORG"))
+        period = (
+            date_key(params["date"])
+            if query == "ORDER_STATUS"
+            else month_key(params["month"], dotted=query == "SALES_ORG")
+        )
     except ValueError as exc:
         raise RequestError(400, f"{query}: {exc}") from exc
     org = params["sales_org_cd"]
@@ -187,8 +199,9 @@ def validate_request(request: Any, dataset: Dataset) -> tuple[str, dict[str, str
     if "currency" in params:
         currency = next(o["currency"] for o in dataset.orgs() if o["code"] == org)
         if params["currency"] != currency:
-            raise RequestError(400, f"{query}: currency {params['currency']!r} is not sales org {org}'s "
-                                    f"currency {currency!r}")
+            raise RequestError(
+                400, f"{query}: currency {params['currency']!r} is not sales org {org}'s currency {currency!r}"
+            )
     return query, params, period
 
 
@@ -235,7 +248,7 @@ class StandinHandler(BaseHTTPRequestHandler):
     server: StandinServer
 
     # ----- routing ----------------------------------------------------------------------
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         if self.path == QUERY_PATH:
             self._handle_query()
         elif self.path == FAULTS_PATH:
@@ -243,7 +256,7 @@ class StandinHandler(BaseHTTPRequestHandler):
         else:
             self._send_error(404, f"no endpoint {self.path}")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         if self.path == FAULTS_PATH:
             self._admin(lambda body: {"rules": self.server.state.set_rules([])})
         elif self.path == STATS_PATH:
@@ -251,7 +264,7 @@ class StandinHandler(BaseHTTPRequestHandler):
         else:
             self._send_error(404, f"no endpoint {self.path}")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == STATS_PATH:
             self._admin(lambda body: self.server.state.stats_json())
         elif self.path == FAULTS_PATH:
@@ -259,7 +272,7 @@ class StandinHandler(BaseHTTPRequestHandler):
         else:
             self._send_error(404 if self.path != QUERY_PATH else 405, f"no GET endpoint {self.path}")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence http.server's own access log; _handle_query logs what an operator needs."""
 
     # ----- the query endpoint -----------------------------------------------------------
@@ -270,8 +283,11 @@ class StandinHandler(BaseHTTPRequestHandler):
         request = _loads_or_none(body)
         query = request.get("query") if isinstance(request, dict) and isinstance(request.get("query"), str) else None
         params = request.get("params") if isinstance(request, dict) else None
-        org = params.get("sales_org_cd") if isinstance(params, dict) and isinstance(
-            params.get("sales_org_cd"), str) else None
+        org = (
+            params.get("sales_org_cd")
+            if isinstance(params, dict) and isinstance(params.get("sales_org_cd"), str)
+            else None
+        )
         status: int | str
         rows: int | None = None
         try:
@@ -288,19 +304,29 @@ class StandinHandler(BaseHTTPRequestHandler):
         # Counted before the answer leaves: a client holding the answer may read the stats at once.
         state.record(org, query, status)
         reply()
-        log.info("query=%s org=%s status=%s rows=%s ms=%.0f", query, org or "-", status,
-                 "-" if rows is None else rows, (time.perf_counter() - started) * 1000)
+        log.info(
+            "query=%s org=%s status=%s rows=%s ms=%.0f",
+            query,
+            org or "-",
+            status,
+            "-" if rows is None else rows,
+            (time.perf_counter() - started) * 1000,
+        )
 
-    def _answer(self, query: str, params: dict[str, str], period: int, org: str | None,
-                fault: FaultRule | None) -> tuple[int | str, int | None, Callable[[], None]]:
+    def _answer(
+        self, query: str, params: dict[str, str], period: int, org: str | None, fault: FaultRule | None
+    ) -> tuple[int | str, int | None, Callable[[], None]]:
         """The answer (or the injected fault): (status for the log, row count, send it)."""
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
             return "dropped", None, lambda: None
         if fault is not None and fault.kind == "status":
             extra = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            return fault.status, None, partial(self._send_error, fault.status,
-                                               f"injected fault: HTTP {fault.status}", extra)
+            return (
+                fault.status,
+                None,
+                partial(self._send_error, fault.status, f"injected fault: HTTP {fault.status}", extra),
+            )
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         dataset = self.server.state.dataset
@@ -310,8 +336,11 @@ class StandinHandler(BaseHTTPRequestHandler):
             return 200, None, partial(self._send, 200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
         if variant not in (None, "not_json", "content_not_json"):
             table = break_table(variant, table)
-        content = (BOM + '{"headers": ["GSCM Account", ' if variant == "content_not_json"
-                   else render_content(query, table, org, period))
+        content = (
+            BOM + '{"headers": ["GSCM Account", '
+            if variant == "content_not_json"
+            else render_content(query, table, org, period)
+        )
         generated_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta = {"meta": {"query": query, "generated_at": generated_at, "content": content}}
         return 200, len(table.rows), partial(self._send, 200, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
@@ -353,8 +382,9 @@ class StandinHandler(BaseHTTPRequestHandler):
         body = json.dumps({"error": {"status": status, "message": message}}, ensure_ascii=False)
         self._send(status, body.encode("utf-8"), headers=extra)
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", f"{content_type}; charset=utf-8")
@@ -398,8 +428,9 @@ class RunningStandin:
         return f"http://{self.host}:{self.port}"
 
 
-def make_server(config: DataConfig, token: str, host: str = "127.0.0.1", port: int = 0,
-                faults: Any = None) -> StandinServer:
+def make_server(
+    config: DataConfig, token: str, host: str = "127.0.0.1", port: int = 0, faults: Any = None
+) -> StandinServer:
     """A bound, not yet serving, stand-in server (port 0 = any free port)."""
     if not token:
         raise ValueError("the stand-in needs a non-empty bearer token")
@@ -410,8 +441,9 @@ def make_server(config: DataConfig, token: str, host: str = "127.0.0.1", port: i
 
 
 @contextlib.contextmanager
-def serve_in_thread(config: DataConfig, token: str, host: str = "127.0.0.1", port: int = 0,
-                    faults: Any = None) -> Iterator[RunningStandin]:
+def serve_in_thread(
+    config: DataConfig, token: str, host: str = "127.0.0.1", port: int = 0, faults: Any = None
+) -> Iterator[RunningStandin]:
     """Run a stand-in on a background thread for the duration of the block."""
     server = make_server(config, token, host, port, faults)
     thread = threading.Thread(target=server.serve_forever, name="t2a-standin", daemon=True)

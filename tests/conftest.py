@@ -23,8 +23,7 @@ DB_USER = os.environ.get("DB_USER", "postgres")
 TEST_DB = f"acp_test_{os.getpid()}"
 # Per session, so two test sessions on one machine (developers, helpers) do not share a stream.
 TEST_REDIS_DB = 1 + os.getpid() % 15
-CARD_TABLES = ("card_subscriber", "user_scenario_result", "pipeline_dead_letter", "pipeline_run",
-               "card_change_outbox")
+CARD_TABLES = ("card_subscriber", "user_scenario_result", "pipeline_dead_letter", "pipeline_run", "card_change_outbox")
 
 
 def _admin() -> psycopg.Connection:
@@ -38,7 +37,8 @@ def card_store_db():
         admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{TEST_DB}"')
     os.environ["AIRFLOW_CONN_CARD_STORE"] = json.dumps(
-        {"conn_type": "postgres", "host": DB_HOST, "port": DB_PORT, "login": DB_USER, "schema": TEST_DB})
+        {"conn_type": "postgres", "host": DB_HOST, "port": DB_PORT, "login": DB_USER, "schema": TEST_DB}
+    )
     card_store.migrate(card_store.hook())
     yield TEST_DB
     with _admin() as admin:
@@ -56,7 +56,8 @@ def pg(card_store_db):
 @pytest.fixture(scope="session")
 def redis_db():
     os.environ["AIRFLOW_CONN_REDIS_DEFAULT"] = json.dumps(
-        {"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "extra": {"db": TEST_REDIS_DB}})
+        {"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "extra": {"db": TEST_REDIS_DB}}
+    )
     client = redis.Redis(host="127.0.0.1", port=6379, db=TEST_REDIS_DB, decode_responses=True)
     client.flushdb()
     yield client
@@ -76,8 +77,8 @@ def t2a_server(t2a_token):
 
     with serve_in_thread(DataConfig(), t2a_token) as server:
         os.environ["AIRFLOW_CONN_T2A_API"] = json.dumps(
-            {"conn_type": "http", "host": server.host, "port": server.port, "schema": "http",
-             "password": t2a_token})
+            {"conn_type": "http", "host": server.host, "port": server.port, "schema": "http", "password": t2a_token}
+        )
         yield server
 
 

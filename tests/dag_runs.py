@@ -12,8 +12,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-RUN_KEYS = ("run_id", "status", "orgs_fetched", "orgs_failed", "orgs_fallback", "subscribers_served",
-            "cards_written", "cards_unchanged", "dead_letters")
+RUN_KEYS = (
+    "run_id",
+    "status",
+    "orgs_fetched",
+    "orgs_failed",
+    "orgs_fallback",
+    "subscribers_served",
+    "cards_written",
+    "cards_unchanged",
+    "dead_letters",
+)
 
 
 def command(logical_date: str, conf: dict | None = None) -> list[str]:
@@ -22,8 +31,14 @@ def command(logical_date: str, conf: dict | None = None) -> list[str]:
 
 
 def environment(staging_url: str, **overrides: str) -> dict[str, str]:
-    return {**os.environ, "STAGING_URL": staging_url, "SUBSCRIBER_BATCH_SIZE": "30",
-            "T2A_BACKOFF_BASE": "0.05", "T2A_BACKOFF_MAX": "0.5", **overrides}
+    return {
+        **os.environ,
+        "STAGING_URL": staging_url,
+        "SUBSCRIBER_BATCH_SIZE": "30",
+        "T2A_BACKOFF_BASE": "0.05",
+        "T2A_BACKOFF_MAX": "0.5",
+        **overrides,
+    }
 
 
 def save_log(name: str, text: str) -> None:
@@ -31,11 +46,18 @@ def save_log(name: str, text: str) -> None:
     (ARTIFACTS / name).write_text(text)
 
 
-def dags_test(pg, staging_url: str, logical_date: str, conf: dict | None = None, *,
-              log_name: str | None = None, **env: str) -> dict:
+def dags_test(
+    pg, staging_url: str, logical_date: str, conf: dict | None = None, *, log_name: str | None = None, **env: str
+) -> dict:
     """Run the DAG once to completion; return its pipeline_run row as a dict."""
-    proc = subprocess.run(command(logical_date, conf), env=environment(staging_url, **env), cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        command(logical_date, conf),
+        env=environment(staging_url, **env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     save_log(log_name or f"dags-test-{logical_date[:13]}.log", proc.stdout + proc.stderr)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return pipeline_run(pg, logical_date)
@@ -44,8 +66,14 @@ def dags_test(pg, staging_url: str, logical_date: str, conf: dict | None = None,
 def start_dags_test(staging_url: str, logical_date: str, log_path: Path, **env: str) -> subprocess.Popen:
     """Start a run in its own process group (so a test can SIGKILL it mid-work)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    return subprocess.Popen(command(logical_date), env=environment(staging_url, **env), cwd=ROOT,
-                            stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command(logical_date),
+        env=environment(staging_url, **env),
+        cwd=ROOT,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -54,16 +82,20 @@ def kill_group(proc: subprocess.Popen) -> None:
 
 
 def pipeline_run(pg, logical_date: str) -> dict:
-    row = pg.get_first(f"SELECT {', '.join(RUN_KEYS)} FROM pipeline_run WHERE data_interval_end = %s"
-                       " ORDER BY started_at DESC LIMIT 1", parameters=(logical_date,))
+    row = pg.get_first(
+        f"SELECT {', '.join(RUN_KEYS)} FROM pipeline_run WHERE data_interval_end = %s ORDER BY started_at DESC LIMIT 1",
+        parameters=(logical_date,),
+    )
     assert row, f"no pipeline_run row for {logical_date}"
     return dict(zip(RUN_KEYS, row))
 
 
 def card_table(pg) -> list[tuple]:
-    return pg.get_records("SELECT user_id, scenario_id, sales_org_cd, content_hash, run_id,"
-                          " data_interval_end, created_at, updated_at FROM user_scenario_result"
-                          " ORDER BY user_id, scenario_id")
+    return pg.get_records(
+        "SELECT user_id, scenario_id, sales_org_cd, content_hash, run_id,"
+        " data_interval_end, created_at, updated_at FROM user_scenario_result"
+        " ORDER BY user_id, scenario_id"
+    )
 
 
 def t2a_inputs(as_of: str) -> tuple[dict[str, list[dict]], dict[str, dict]]:

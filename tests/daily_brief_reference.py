@@ -23,7 +23,12 @@ ISSUES = [
     ("do_delay", "DO Delay"),
     ("incomplete", "Incomplete"),
 ]
-ORDERS = [("billed", "Billed Order"), ("open", "Open Order"), ("blocked", "Blocked Order"), ("upcoming", "Upcoming Order")]
+ORDERS = [
+    ("billed", "Billed Order"),
+    ("open", "Open Order"),
+    ("blocked", "Blocked Order"),
+    ("upcoming", "Upcoming Order"),
+]
 
 
 def dec(value: Any) -> Decimal | None:
@@ -54,7 +59,9 @@ def ach_of(est: Decimal, target: Decimal) -> Decimal | None:
         return est / target * 100
 
 
-def reference_pages(subscriber: dict[str, Any], data: dict[str, list[dict[str, Any]]], context: dict[str, str]) -> dict[str, Any]:
+def reference_pages(
+    subscriber: dict[str, Any], data: dict[str, list[dict[str, Any]]], context: dict[str, str]
+) -> dict[str, Any]:
     s = subscriber["sales_org_cd"]
     a = set(subscriber["accounts"])
     p = None if subscriber["product_groups"] is None else set(subscriber["product_groups"])
@@ -69,7 +76,9 @@ def reference_pages(subscriber: dict[str, Any], data: dict[str, list[dict[str, A
     o = [
         r
         for r in data["ORDER_STATUS"]
-        if r["SALES_ORG_CD"] == s and r["GSCM Account"] in a and (p is None or (r["GSCM Account"], r["Material"]) in pairs)
+        if r["SALES_ORG_CD"] == s
+        and r["GSCM Account"] in a
+        and (p is None or (r["GSCM Account"], r["Material"]) in pairs)
     ]
 
     total_target = sum((zero_if_null(r["Target Plan"]) for r in g), Decimal(0))
@@ -139,7 +148,13 @@ def reference_pages(subscriber: dict[str, Any], data: dict[str, list[dict[str, A
             dict(entry)
             | {
                 "materials": [
-                    {"material": mat, "product_group": grp, "target": amount(t), "est_sales": amount(e), "gap": amount(-neg_gap)}
+                    {
+                        "material": mat,
+                        "product_group": grp,
+                        "target": amount(t),
+                        "est_sales": amount(e),
+                        "gap": amount(-neg_gap),
+                    }
                     for neg_gap, mat, grp, t, e in materials[:5]
                 ]
             }

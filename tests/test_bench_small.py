@@ -29,8 +29,13 @@ QUEUE_OF = {"fetch_org": "sales_org", "run_scenarios": "adaptive_card"}
 @pytest.fixture(scope="module")
 def bench_small(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "figures.json"
-    proc = subprocess.run([sys.executable, "-m", "bench", "--size", "small", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--size", "small", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     (ROOT / "artifacts").mkdir(exist_ok=True)
     (ROOT / "artifacts" / "bench-small.txt").write_text(proc.stdout)  # the table; .ci/run prints it
     (ROOT / "artifacts" / "bench-small.log").write_text(proc.stderr)

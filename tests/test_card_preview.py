@@ -54,25 +54,43 @@ def stored_cards(card_store_db, t2a_server):
     data, contexts = t2a_inputs(AS_OF)
     rows, expected = [], {}
     for user_id, locale, org, accounts, groups in pg.get_records(
-            "SELECT user_id, locale, sales_org_cd, accounts, product_groups FROM card_subscriber"):
-        pages = reference_pages({"sales_org_cd": org, "accounts": accounts, "product_groups": groups},
-                                data, contexts[org])
-        cards = render_cards("daily_brief", pages, locale, erp_base_url=ERP,
-                             context={"sales_org_cd": org, **contexts[org]})
+        "SELECT user_id, locale, sales_org_cd, accounts, product_groups FROM card_subscriber"
+    ):
+        pages = reference_pages(
+            {"sales_org_cd": org, "accounts": accounts, "product_groups": groups}, data, contexts[org]
+        )
+        cards = render_cards(
+            "daily_brief", pages, locale, erp_base_url=ERP, context={"sales_org_cd": org, **contexts[org]}
+        )
         expected[user_id] = (locale, pages, cards)
         rows.append(card_store.CardRow(user_id, "daily_brief", org, json.dumps(pages), json.dumps(cards), user_id))
     # A stored card with an element type Adaptive Cards does not know: the page must say so.
     some_user = next(iter(expected))
     locale, pages, cards = expected[some_user]
     broken = {**cards["overview"], "body": [{"type": "NoSuchElement"}, *cards["overview"]["body"]]}
-    pg.run("INSERT INTO card_subscriber (user_id, display_name, locale, sales_org_cd, accounts)"
-           " VALUES (%s, 'Broken Card', %s, %s, %s)", parameters=(BROKEN_USER, locale, rows[0].sales_org_cd, ["x"]))
-    rows.append(card_store.CardRow(BROKEN_USER, "daily_brief", rows[0].sales_org_cd, json.dumps(pages),
-                                   json.dumps({"overview": broken}), "broken"))
+    pg.run(
+        "INSERT INTO card_subscriber (user_id, display_name, locale, sales_org_cd, accounts)"
+        " VALUES (%s, 'Broken Card', %s, %s, %s)",
+        parameters=(BROKEN_USER, locale, rows[0].sales_org_cd, ["x"]),
+    )
+    rows.append(
+        card_store.CardRow(
+            BROKEN_USER,
+            "daily_brief",
+            rows[0].sales_org_cd,
+            json.dumps(pages),
+            json.dumps({"overview": broken}),
+            "broken",
+        )
+    )
     card_store.store_cards(pg, rows, run_id="preview_test_run", interval_end=datetime.fromisoformat(AS_OF))
     card_store.start_run(pg, run_id="preview_test_run", interval_end=datetime.fromisoformat(AS_OF))
-    card_store.finish_run(pg, run_id="preview_test_run", status="success",
-                          counts={"subscribers_served": SUBSCRIBERS, "cards_written": SUBSCRIBERS})
+    card_store.finish_run(
+        pg,
+        run_id="preview_test_run",
+        status="success",
+        counts={"subscribers_served": SUBSCRIBERS, "cards_written": SUBSCRIBERS},
+    )
     return expected
 
 
@@ -83,15 +101,25 @@ def api_server(card_store_db, tmp_path_factory):
     home = tmp_path_factory.mktemp("api-home")
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({"admin": PASSWORD}))
-    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-           "AIRFLOW__API__PORT": str(port), "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+        "PYTHONPATH": str(ROOT),
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "card-preview-api-server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "api-server", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -121,9 +149,16 @@ def _token(url: str, username: str = "admin") -> str:
     return resp.json()["access_token"]
 
 
-@pytest.mark.parametrize("path", ["/card-preview/", "/card-preview/static/preview.js",
-                                  "/card-preview/api/subscribers", "/card-preview/api/runs/latest",
-                                  "/card-preview/api/users/u00001/cards"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/card-preview/",
+        "/card-preview/static/preview.js",
+        "/card-preview/api/subscribers",
+        "/card-preview/api/runs/latest",
+        "/card-preview/api/users/u00001/cards",
+    ],
+)
 def test_unauthenticated_requests_are_refused(api_server, path):
     assert requests.get(api_server + path, timeout=10).status_code == 401
     forged = requests.get(api_server + path, timeout=10, headers={"Authorization": "Bearer not-a-jwt"})
@@ -144,17 +179,23 @@ def test_json_api_serves_the_stored_cards_and_the_latest_run(api_server, stored_
     assert view["results"][0]["cards"] == cards and view["results"][0]["pages"] == pages
 
     other = "ko-KR" if locale == "en-US" else "en-US"
-    again = requests.get(f"{api_server}/card-preview/api/users/{user_id}/cards?locale={other}",
-                         headers=headers, timeout=10).json()
+    again = requests.get(
+        f"{api_server}/card-preview/api/users/{user_id}/cards?locale={other}", headers=headers, timeout=10
+    ).json()
     assert again["locale"] == other and again["results"][0]["rendered_now"] is True
     assert again["results"][0]["cards"] == render_cards(
-        "daily_brief", pages, other, erp_base_url=ERP,
-        context={k: pages["overview"][k] for k in ("sales_org_cd", "currency", "period", "as_of")})
+        "daily_brief",
+        pages,
+        other,
+        erp_base_url=ERP,
+        context={k: pages["overview"][k] for k in ("sales_org_cd", "currency", "period", "as_of")},
+    )
 
     missing = requests.get(f"{api_server}/card-preview/api/users/nobody/cards", headers=headers, timeout=10)
     assert missing.status_code == 404 and "nobody" in missing.json()["detail"]
-    bad_locale = requests.get(f"{api_server}/card-preview/api/users/{user_id}/cards?locale=fr-FR",
-                              headers=headers, timeout=10)
+    bad_locale = requests.get(
+        f"{api_server}/card-preview/api/users/{user_id}/cards?locale=fr-FR", headers=headers, timeout=10
+    )
     assert bad_locale.status_code == 422 and "fr-FR" in bad_locale.text
 
     run = requests.get(f"{api_server}/card-preview/api/runs/latest", headers=headers, timeout=10).json()
@@ -180,9 +221,18 @@ def browser():
         pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium")
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield chromium
         chromium.close()
 
@@ -200,11 +250,14 @@ def _open(browser, api_server, query: str):
 
 
 def _panels(page) -> list[dict]:
-    return page.eval_on_selector_all(".card-panel", """els => els.map(e => ({
+    return page.eval_on_selector_all(
+        ".card-panel",
+        """els => els.map(e => ({
         page: e.dataset.page, errors: +e.dataset.errors, warnings: +e.dataset.warnings,
         rendered: !!e.querySelector('.card-host .ac-adaptiveCard'),
         text: e.querySelector('.card-host').innerText,
-        problems: [...e.querySelectorAll('.problems li')].map(li => li.className + ' ' + li.textContent)}))""")
+        problems: [...e.querySelectorAll('.problems li')].map(li => li.className + ' ' + li.textContent)}))""",
+    )
 
 
 def test_every_page_renders_without_renderer_errors_in_both_locales(api_server, stored_cards, browser):
@@ -226,7 +279,7 @@ def test_every_page_renders_without_renderer_errors_in_both_locales(api_server, 
 
 
 def test_renderer_problems_are_shown(api_server, stored_cards, browser):
-    context, page, page_errors = _open(browser, api_server, f"user={BROKEN_USER}")
+    context, page, _page_errors = _open(browser, api_server, f"user={BROKEN_USER}")
     panels = _panels(page)
     assert len(panels) == 1 and panels[0]["rendered"]
     assert panels[0]["errors"] + panels[0]["warnings"] >= 1

@@ -4,40 +4,60 @@ and the outbox published to a real Redis stream."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from include import card_store, change_events
 
-T0 = datetime(2026, 11, 26, 10, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 10, tzinfo=UTC)
 
 
 def rows(content: str, users=("u1", "u2", "u3")) -> list[card_store.CardRow]:
-    return [card_store.CardRow(u, "daily_brief", "5503", json.dumps({"overview": {"v": content}}),
-                               json.dumps({"overview": {"type": "AdaptiveCard"}}), f"hash-{content}")
-            for u in users]
+    return [
+        card_store.CardRow(
+            u,
+            "daily_brief",
+            "5503",
+            json.dumps({"overview": {"v": content}}),
+            json.dumps({"overview": {"type": "AdaptiveCard"}}),
+            f"hash-{content}",
+        )
+        for u in users
+    ]
 
 
 def table(pg) -> list[tuple]:
     return pg.get_records(
         "SELECT user_id, content_hash, run_id, data_interval_end, created_at, updated_at"
-        " FROM user_scenario_result ORDER BY user_id")
+        " FROM user_scenario_result ORDER BY user_id"
+    )
 
 
 def test_migrate_is_idempotent_and_accepts_existing_subscriber_table(pg):
     assert card_store.migrate(pg) == []
     # The card service often creates card_subscriber first: a fresh schema with only that table.
-    pg.run("DROP TABLE IF EXISTS card_store_migration, user_scenario_result, pipeline_dead_letter,"
-           " pipeline_run, card_change_outbox")
+    pg.run(
+        "DROP TABLE IF EXISTS card_store_migration, user_scenario_result, pipeline_dead_letter,"
+        " pipeline_run, card_change_outbox"
+    )
     assert card_store.migrate(pg) == ["001_card_store", "002_render_key", "003_lz4_cards"]
-    names = {r[0] for r in pg.get_records(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
-    assert {"card_subscriber", "user_scenario_result", "pipeline_dead_letter", "pipeline_run",
-            "card_change_outbox"} <= names
-    compression = dict(pg.get_records(
-        "SELECT attname, attcompression FROM pg_attribute"
-        " WHERE attrelid = 'user_scenario_result'::regclass AND attname IN ('pages', 'cards')"))
+    names = {
+        r[0] for r in pg.get_records("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    }
+    assert {
+        "card_subscriber",
+        "user_scenario_result",
+        "pipeline_dead_letter",
+        "pipeline_run",
+        "card_change_outbox",
+    } <= names
+    compression = dict(
+        pg.get_records(
+            "SELECT attname, attcompression FROM pg_attribute"
+            " WHERE attrelid = 'user_scenario_result'::regclass AND attname IN ('pages', 'cards')"
+        )
+    )
     assert compression == {"pages": "l", "cards": "l"}  # lz4
 
 
@@ -83,8 +103,7 @@ def test_older_interval_never_overwrites_newer_cards(pg):
 
 def test_changed_content_replaces_row_and_queues_one_event(pg):
     card_store.store_cards(pg, rows("a"), run_id="r1", interval_end=T0)
-    counts = card_store.store_cards(pg, rows("b", users=("u2",)), run_id="r2",
-                                    interval_end=T0 + timedelta(hours=2))
+    counts = card_store.store_cards(pg, rows("b", users=("u2",)), run_id="r2", interval_end=T0 + timedelta(hours=2))
     assert counts.written == 1
     stored = {r[0]: r for r in table(pg)}
     assert stored["u2"][1] == "hash-b" and stored["u1"][1] == "hash-a"
@@ -100,7 +119,7 @@ def test_force_rewrites_unchanged_content(pg):
 
 
 def test_failed_batch_leaves_nothing_behind(pg):
-    bad = rows("a") + [card_store.CardRow("u9", "daily_brief", "5503", "{not json", "{}", "h")]
+    bad = [*rows("a"), card_store.CardRow("u9", "daily_brief", "5503", "{not json", "{}", "h")]
     with pytest.raises(Exception, match="json"):
         card_store.store_cards(pg, bad, run_id="r1", interval_end=T0)
     assert table(pg) == []
@@ -109,9 +128,15 @@ def test_failed_batch_leaves_nothing_behind(pg):
 
 def test_dead_letter_rerun_updates_instead_of_duplicating(pg):
     for attempts in (1, 4):
-        card_store.record_dead_letter(pg, run_id="r1", stage="fetch", item_key="5503",
-                                      payload={"sales_org_cd": "5503"}, error=f"boom {attempts}",
-                                      attempts=attempts)
+        card_store.record_dead_letter(
+            pg,
+            run_id="r1",
+            stage="fetch",
+            item_key="5503",
+            payload={"sales_org_cd": "5503"},
+            error=f"boom {attempts}",
+            attempts=attempts,
+        )
     assert pg.get_records("SELECT item_key, error, attempts FROM pipeline_dead_letter") == [("5503", "boom 4", 4)]
     assert card_store.count_dead_letters(pg, "r1") == 1
 
@@ -119,8 +144,12 @@ def test_dead_letter_rerun_updates_instead_of_duplicating(pg):
 def test_run_record_counts(pg):
     card_store.start_run(pg, run_id="r1", interval_end=T0)
     card_store.finish_run(pg, run_id="r1", status="success", counts={"cards_written": 7, "orgs_fetched": 2})
-    assert pg.get_first("SELECT status, cards_written, orgs_fetched, finished_at IS NOT NULL"
-                        " FROM pipeline_run") == ("success", 7, 2, True)
+    assert pg.get_first("SELECT status, cards_written, orgs_fetched, finished_at IS NOT NULL FROM pipeline_run") == (
+        "success",
+        7,
+        2,
+        True,
+    )
     with pytest.raises(ValueError, match="bogus"):
         card_store.finish_run(pg, run_id="r1", status="success", counts={"bogus": 1})
 
@@ -131,7 +160,10 @@ def test_a_new_run_marks_runs_running_past_the_timeout_abandoned(pg):
     pg.run("UPDATE pipeline_run SET started_at = now() - interval '3 hours' WHERE run_id = 'killed'")
     card_store.start_run(pg, run_id="next", interval_end=T0, abandon_after=timedelta(hours=2))
     assert dict(pg.get_records("SELECT run_id, status FROM pipeline_run")) == {
-        "killed": "abandoned", "recent": "running", "next": "running"}
+        "killed": "abandoned",
+        "recent": "running",
+        "next": "running",
+    }
     assert pg.get_first("SELECT finished_at IS NOT NULL FROM pipeline_run WHERE run_id = 'killed'")[0]
 
 
@@ -147,10 +179,16 @@ def test_outbox_events_reach_the_redis_stream_once(pg, redis_db):
 
 
 def test_render_keys_are_those_of_this_interval(pg):
-    keyed = [card_store.CardRow(r.user_id, r.scenario_id, r.sales_org_cd, r.pages_json, r.cards_json,
-                                r.content_hash, f"key-{r.user_id}") for r in rows("a")]
+    keyed = [
+        card_store.CardRow(
+            r.user_id, r.scenario_id, r.sales_org_cd, r.pages_json, r.cards_json, r.content_hash, f"key-{r.user_id}"
+        )
+        for r in rows("a")
+    ]
     card_store.store_cards(pg, keyed, run_id="r1", interval_end=T0)
     keys = card_store.render_keys(pg, scenario_id="daily_brief", user_ids=["u1", "u2", "nobody"], interval_end=T0)
     assert keys == {"u1": "key-u1", "u2": "key-u2"}
-    assert card_store.render_keys(pg, scenario_id="daily_brief", user_ids=["u1"],
-                                  interval_end=T0 + timedelta(hours=2)) == {}
+    assert (
+        card_store.render_keys(pg, scenario_id="daily_brief", user_ids=["u1"], interval_end=T0 + timedelta(hours=2))
+        == {}
+    )

@@ -37,12 +37,23 @@ LABELS = {
 
 
 def context(**overrides) -> dict:
-    return {"sales_org_cd": "5503", "currency": "USD", "period": "2026.11",
-            "as_of": "2026-11-26T10:00:00+09:00", **overrides}
+    return {
+        "sales_org_cd": "5503",
+        "currency": "USD",
+        "period": "2026.11",
+        "as_of": "2026-11-26T10:00:00+09:00",
+        **overrides,
+    }
 
 
 def issues(n: int = 1) -> dict:
-    return {"credit_block": 2 * n, "delivery_block": n, "unconfirmed_delay": 0, "do_delay": 3 * n, "incomplete": 1200 * n}
+    return {
+        "credit_block": 2 * n,
+        "delivery_block": n,
+        "unconfirmed_delay": 0,
+        "do_delay": 3 * n,
+        "incomplete": 1200 * n,
+    }
 
 
 def orders() -> dict:
@@ -60,26 +71,61 @@ def make_pages(**ctx) -> dict:
     return {
         "overview": {
             **head,
-            "total_target": 1234566.5, "total_est_sales": 1300.0, "total_billing": 0.0, "total_ach_rate": None,
-            "top_accounts": top_accounts, "top_product_groups": groups, "issues": issues(), "orders": orders(),
+            "total_target": 1234566.5,
+            "total_est_sales": 1300.0,
+            "total_billing": 0.0,
+            "total_ach_rate": None,
+            "top_accounts": top_accounts,
+            "top_product_groups": groups,
+            "issues": issues(),
+            "orders": orders(),
         },
         "accounts": [
-            {**top_accounts[0], "materials": [
-                {"material": "MAT-001 모니터 27인치", "product_group": "모니터 MNT", "target": 700.0, "est_sales": 100.0, "gap": 600.0},
-                {"material": "MAT-002", "product_group": "모니터 MNT", "target": 500.0, "est_sales": 500.0, "gap": 0.0},
-            ]},
+            {
+                **top_accounts[0],
+                "materials": [
+                    {
+                        "material": "MAT-001 모니터 27인치",
+                        "product_group": "모니터 MNT",
+                        "target": 700.0,
+                        "est_sales": 100.0,
+                        "gap": 600.0,
+                    },
+                    {
+                        "material": "MAT-002",
+                        "product_group": "모니터 MNT",
+                        "target": 500.0,
+                        "est_sales": 500.0,
+                        "gap": 0.0,
+                    },
+                ],
+            },
             {**top_accounts[1], "materials": []},
         ],
         "product_groups": [
-            {**groups[0], "accounts": [
-                {"account": "5009095 삼성전자 판매", "target": 1200.0, "est_sales": 600.0, "gap": 600.0},
-                {"account": "5009101 LG Electronics", "target": 800.0, "est_sales": 700.0, "gap": 100.0},
-            ]},
+            {
+                **groups[0],
+                "accounts": [
+                    {"account": "5009095 삼성전자 판매", "target": 1200.0, "est_sales": 600.0, "gap": 600.0},
+                    {"account": "5009101 LG Electronics", "target": 800.0, "est_sales": 700.0, "gap": 100.0},
+                ],
+            },
         ],
-        "operations": {"issues": issues(), "orders": orders(), "materials": [
-            {"material": f"MAT-{i:03d} 부품", "billed": 10.0 * i, "open": 5.5, "blocked": 100.0 - i, "upcoming": 0.0,
-             "issues_total": i} for i in range(10)
-        ]},
+        "operations": {
+            "issues": issues(),
+            "orders": orders(),
+            "materials": [
+                {
+                    "material": f"MAT-{i:03d} 부품",
+                    "billed": 10.0 * i,
+                    "open": 5.5,
+                    "blocked": 100.0 - i,
+                    "upcoming": 0.0,
+                    "issues_total": i,
+                }
+                for i in range(10)
+            ],
+        },
     }
 
 
@@ -136,8 +182,13 @@ def templates(tmp_path: Path) -> Path:
 
 
 def write_template(root: Path, page_id: str, body: list, **card) -> None:
-    template = {"type": "AdaptiveCard", "version": "1.5",
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": body, **card}
+    template = {
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "body": body,
+        **card,
+    }
     (root / "daily_brief" / f"{page_id}.json").write_text(json.dumps(template), encoding="utf-8")
 
 
@@ -160,11 +211,17 @@ def test_every_page_renders_a_valid_card(locale, official_validator):
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_every_card_names_period_and_as_of_and_links_into_the_erp(locale):
     # CLDR puts a narrow no-break space (U+202F) between the en-US time and AM/PM.
-    as_of_text = {"en-US": "Nov 26, 2026, 10:00\u202fAM GMT+09:00", "ko-KR": "2026. 11. 26. 오전 10:00 GMT+09:00"}[locale]
+    as_of_text = {"en-US": "Nov 26, 2026, 10:00\u202fAM GMT+09:00", "ko-KR": "2026. 11. 26. 오전 10:00 GMT+09:00"}[
+        locale
+    ]
     cards = render_cards("daily_brief", make_pages(), locale, erp_base_url=ERP, context=context())
 
-    erp_paths = {"overview": "brief", "accounts": "brief/accounts",
-                 "product_groups": "brief/product-groups", "operations": "orders"}
+    erp_paths = {
+        "overview": "brief",
+        "accounts": "brief/accounts",
+        "product_groups": "brief/product-groups",
+        "operations": "orders",
+    }
     for page_id, card in cards.items():
         all_text = "\n".join(texts(card))
         assert "2026.11" in all_text, page_id
@@ -177,7 +234,9 @@ def test_every_card_names_period_and_as_of_and_links_into_the_erp(locale):
 
 def test_erp_url_components_are_url_encoded():
     page = make_pages(sales_org_cd="55 03/서울", period="2026.11&x=1")["overview"]
-    card = render_page_card("daily_brief", "overview", page, "en-US", erp_base_url="https://erp.example.com", context=context())
+    card = render_page_card(
+        "daily_brief", "overview", page, "en-US", erp_base_url="https://erp.example.com", context=context()
+    )
 
     org = quote("55 03/서울", safe="")
     assert org == "55%2003%2F%EC%84%9C%EC%9A%B8"
@@ -253,7 +312,9 @@ def test_empty_lists_show_an_honest_empty_state(locale):
 
 
 def test_an_account_without_materials_says_so():
-    card = render_page_card("daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP, context=context())
+    card = render_page_card(
+        "daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP, context=context()
+    )
 
     [with_rows, without_rows] = elements_of_type(card, "Container")
     assert len(elements_of_type(with_rows, "TableRow")) == 1 + 2  # header + 2 materials
@@ -262,7 +323,9 @@ def test_an_account_without_materials_says_so():
 
 
 def test_ten_row_list_renders_every_row_in_order():
-    card = render_page_card("daily_brief", "operations", make_pages()["operations"], "en-US", erp_base_url=ERP, context=context())
+    card = render_page_card(
+        "daily_brief", "operations", make_pages()["operations"], "en-US", erp_base_url=ERP, context=context()
+    )
 
     [table] = elements_of_type(card, "Table")
     first_cells = [row["cells"][0]["items"][0]["text"] for row in table["rows"]]
@@ -272,12 +335,20 @@ def test_ten_row_list_renders_every_row_in_order():
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_a_subscriber_with_no_rows_at_all_gets_valid_cards_that_say_so(locale, official_validator):
-    zero_issues = {k: 0 for k in issues()}
-    zero_orders = {k: 0.0 for k in orders()}
+    zero_issues = dict.fromkeys(issues(), 0)
+    zero_orders = dict.fromkeys(orders(), 0.0)
     pages = {
-        "overview": {**context(), "total_target": 0.0, "total_est_sales": 0.0, "total_billing": 0.0,
-                     "total_ach_rate": None, "top_accounts": [], "top_product_groups": [],
-                     "issues": zero_issues, "orders": zero_orders},
+        "overview": {
+            **context(),
+            "total_target": 0.0,
+            "total_est_sales": 0.0,
+            "total_billing": 0.0,
+            "total_ach_rate": None,
+            "top_accounts": [],
+            "top_product_groups": [],
+            "issues": zero_issues,
+            "orders": zero_orders,
+        },
         "accounts": {**context(), "accounts": []},
         "product_groups": {**context(), "product_groups": []},
         "operations": {**context(), "issues": zero_issues, "orders": zero_orders, "materials": []},
@@ -293,14 +364,25 @@ def test_a_subscriber_with_no_rows_at_all_gets_valid_cards_that_say_so(locale, o
 
 
 def test_has_figures_counts_non_zero_numbers_and_list_rows(templates):
-    write_template(templates, "overview", [
-        {"$when": "${has_figures}", "type": "TextBlock", "text": "figures"},
-        {"$when": "${not(has_figures)}", "type": "TextBlock", "text": "nothing"},
-    ])
+    write_template(
+        templates,
+        "overview",
+        [
+            {"$when": "${has_figures}", "type": "TextBlock", "text": "figures"},
+            {"$when": "${not(has_figures)}", "type": "TextBlock", "text": "nothing"},
+        ],
+    )
 
     def shown(**fields) -> list[str]:
-        card = render_page_card("daily_brief", "overview", {**context(), **fields}, "en-US", erp_base_url=ERP, context=context(),
-                                templates_root=templates)
+        card = render_page_card(
+            "daily_brief",
+            "overview",
+            {**context(), **fields},
+            "en-US",
+            erp_base_url=ERP,
+            context=context(),
+            templates_root=templates,
+        )
         return texts(card)
 
     assert shown(total_target=0.0, total_ach_rate=None, top_accounts=[], issues={"incomplete": 0}) == ["nothing"]
@@ -314,9 +396,22 @@ def test_has_figures_counts_non_zero_numbers_and_list_rows(templates):
 def test_oversized_card_raises_naming_the_size():
     long_name = "아주 긴 거래처 이름 " * 40
     page = [
-        {"account": f"{i} {long_name}", "target": 1.0, "est_sales": 0.5, "ach_rate": 50.0,
-         "materials": [{"material": f"M{j} {long_name}", "product_group": long_name, "target": 1.0,
-                        "est_sales": 0.5, "gap": 0.5} for j in range(5)]}
+        {
+            "account": f"{i} {long_name}",
+            "target": 1.0,
+            "est_sales": 0.5,
+            "ach_rate": 50.0,
+            "materials": [
+                {
+                    "material": f"M{j} {long_name}",
+                    "product_group": long_name,
+                    "target": 1.0,
+                    "est_sales": 0.5,
+                    "gap": 0.5,
+                }
+                for j in range(5)
+            ],
+        }
         for i in range(5)
     ]
     with pytest.raises(CardError) as raised:
@@ -336,13 +431,29 @@ def test_template_producing_an_invalid_element_raises_with_the_schema_message(te
 
     def error(page_id: str) -> str:
         with pytest.raises(CardError) as raised:
-            render_page_card("daily_brief", page_id, pages[page_id], "en-US", erp_base_url=ERP, context=context(), templates_root=templates)
+            render_page_card(
+                "daily_brief",
+                page_id,
+                pages[page_id],
+                "en-US",
+                erp_base_url=ERP,
+                context=context(),
+                templates_root=templates,
+            )
         return str(raised.value)
 
-    assert error("overview") == ("card daily_brief/overview [en-US]: schema 1.5 violation at /body/0: "
-                                 "Additional properties are not allowed ('colour' was unexpected)")
-    assert error("accounts") == 'card daily_brief/accounts [en-US]: schema 1.5 violation at /body/0: "text" is a required property'
-    assert error("operations") == "card daily_brief/operations [en-US]: schema 1.5 violation at /body/0: unknown element type 'Sparkline'"
+    assert error("overview") == (
+        "card daily_brief/overview [en-US]: schema 1.5 violation at /body/0: "
+        "Additional properties are not allowed ('colour' was unexpected)"
+    )
+    assert (
+        error("accounts")
+        == 'card daily_brief/accounts [en-US]: schema 1.5 violation at /body/0: "text" is a required property'
+    )
+    assert (
+        error("operations")
+        == "card daily_brief/operations [en-US]: schema 1.5 violation at /body/0: unknown element type 'Sparkline'"
+    )
     # the real templates next to them are untouched by the override
     assert render_page_card("daily_brief", "overview", pages["overview"], "en-US", erp_base_url=ERP, context=context())
 
@@ -355,22 +466,44 @@ def test_schema_gaps_are_closed(templates):
     del template["version"]
     (templates / "daily_brief" / "overview.json").write_text(json.dumps(template))
     with pytest.raises(CardError, match="type 'AdaptiveCard' and version '1.5'"):
-        render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context(), templates_root=templates)
+        render_page_card(
+            "daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context(), templates_root=templates
+        )
 
-    write_template(templates, "accounts", [{"type": "TextBlock", "text": "x"}],
-                   actions=[{"type": "Action.OpenUrl", "title": "x", "url": "${labels.open_in_erp} ${period}"}])
+    write_template(
+        templates,
+        "accounts",
+        [{"type": "TextBlock", "text": "x"}],
+        actions=[{"type": "Action.OpenUrl", "title": "x", "url": "${labels.open_in_erp} ${period}"}],
+    )
     with pytest.raises(CardError, match=r'at /actions/0/url: "Open in ERP 2026.11" is not a "uri-reference"'):
-        render_page_card("daily_brief", "accounts", make_pages()["accounts"], "en-US", erp_base_url=ERP, context=context(),
-                         templates_root=templates)
+        render_page_card(
+            "daily_brief",
+            "accounts",
+            make_pages()["accounts"],
+            "en-US",
+            erp_base_url=ERP,
+            context=context(),
+            templates_root=templates,
+        )
 
 
 def test_unresolved_binding_raises_naming_the_binding_and_place(templates):
     write_template(templates, "overview", [{"type": "TextBlock", "text": "${labels.no_such_label}"}])
     with pytest.raises(CardError) as raised:
-        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url=ERP, context=context(),
-                         templates_root=templates)
-    assert str(raised.value) == ("card daily_brief/overview [en-US]: template /body/0/text: "
-                                 "${labels.no_such_label} does not resolve: no 'no_such_label' in the data")
+        render_page_card(
+            "daily_brief",
+            "overview",
+            make_pages()["overview"],
+            "en-US",
+            erp_base_url=ERP,
+            context=context(),
+            templates_root=templates,
+        )
+    assert str(raised.value) == (
+        "card daily_brief/overview [en-US]: template /body/0/text: "
+        "${labels.no_such_label} does not resolve: no 'no_such_label' in the data"
+    )
 
 
 def test_page_missing_a_field_the_template_needs_raises():
@@ -383,14 +516,23 @@ def test_page_missing_a_field_the_template_needs_raises():
 def test_a_raw_number_is_never_shown_unformatted(templates):
     write_template(templates, "overview", [{"type": "TextBlock", "text": "Total ${total_target.raw}"}])
     with pytest.raises(CardError, match=r"\$\{total_target.raw\} is 1234566.5, not text"):
-        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url=ERP, context=context(),
-                         templates_root=templates)
+        render_page_card(
+            "daily_brief",
+            "overview",
+            make_pages()["overview"],
+            "en-US",
+            erp_base_url=ERP,
+            context=context(),
+            templates_root=templates,
+        )
 
 
 def test_missing_template_raises(templates):
     (templates / "daily_brief" / "operations.json").unlink()
     with pytest.raises(CardError, match=r"daily_brief/operations \[ko-KR\]: missing template file .*operations.json"):
-        render_cards("daily_brief", make_pages(), "ko-KR", erp_base_url=ERP, context=context(), templates_root=templates)
+        render_cards(
+            "daily_brief", make_pages(), "ko-KR", erp_base_url=ERP, context=context(), templates_root=templates
+        )
 
 
 def test_unknown_locale_raises():
@@ -401,11 +543,17 @@ def test_unknown_locale_raises():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda p: p["top_accounts"][1].update(target="800"), r"field top_accounts\[1\].target must be a finite number"),
+        (
+            lambda p: p["top_accounts"][1].update(target="800"),
+            r"field top_accounts\[1\].target must be a finite number",
+        ),
         (lambda p: p["orders"].update(open=float("nan")), r"field orders.open must be a finite number"),
         (lambda p: p["issues"].update(do_delay=3.0), r"field issues.do_delay must be a whole number"),
         (lambda p: p.update(currency="XXY"), r"needs a known ISO currency in 'currency', got 'XXY'"),
-        (lambda p: p.update(as_of="2026-11-26T10:00:00"), r"field as_of must be an ISO 8601 date-time with a UTC offset"),
+        (
+            lambda p: p.update(as_of="2026-11-26T10:00:00"),
+            r"field as_of must be an ISO 8601 date-time with a UTC offset",
+        ),
         (lambda p: p.update(sales_org_cd=None), r"page field 'sales_org_cd' must be a non-empty string"),
     ],
 )
@@ -418,7 +566,14 @@ def test_bad_page_data_is_named_not_coerced(change, expected):
 
 def test_bad_erp_base_url_raises():
     with pytest.raises(CardError, match="erp_base_url 'erp.example.com' must be an http"):
-        render_page_card("daily_brief", "overview", make_pages()["overview"], "en-US", erp_base_url="erp.example.com", context=context())
+        render_page_card(
+            "daily_brief",
+            "overview",
+            make_pages()["overview"],
+            "en-US",
+            erp_base_url="erp.example.com",
+            context=context(),
+        )
 
 
 # --- determinism ---
@@ -435,8 +590,13 @@ sys.stdout.write(json.dumps(cards, ensure_ascii=False, separators=(",", ":")))
 
 def test_cards_are_deterministic_byte_for_byte():
     pages = make_pages()
-    first = {loc: render_cards("daily_brief", pages, loc, erp_base_url=ERP, context=context()) for loc in SUPPORTED_LOCALES}
-    again = {loc: render_cards("daily_brief", copy.deepcopy(pages), loc, erp_base_url=ERP, context=context()) for loc in SUPPORTED_LOCALES}
+    first = {
+        loc: render_cards("daily_brief", pages, loc, erp_base_url=ERP, context=context()) for loc in SUPPORTED_LOCALES
+    }
+    again = {
+        loc: render_cards("daily_brief", copy.deepcopy(pages), loc, erp_base_url=ERP, context=context())
+        for loc in SUPPORTED_LOCALES
+    }
     here = json.dumps(first, ensure_ascii=False, separators=(",", ":"))
     assert here == json.dumps(again, ensure_ascii=False, separators=(",", ":"))
     assert pages == make_pages()  # rendering does not touch its input
@@ -467,8 +627,10 @@ def test_fast_number_formatting_equals_babel_on_random_values():
             number = Decimal(text)
             with localcontext() as ctx:
                 ctx.rounding = ROUND_HALF_UP
-                expected = {("amount", cur): format_currency(number, cur, locale=babel_locale)
-                            for cur in ("USD", "KRW", "EUR", "JPY")}
+                expected = {
+                    ("amount", cur): format_currency(number, cur, locale=babel_locale)
+                    for cur in ("USD", "KRW", "EUR", "JPY")
+                }
                 expected[("rate", None)] = format_percent(number / 100, "#,##0.0%", locale=babel_locale)
                 expected[("count", None)] = format_decimal(number, locale=babel_locale)
             for (kind, currency), want in expected.items():

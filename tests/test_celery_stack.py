@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -46,8 +46,10 @@ RUN_TIMEOUT = 180
 # on Airflow's default queue; worker-sales serves default+sales_org, worker-adaptive the other.
 QUEUE_OF = {"fetch_org": "sales_org", "run_scenarios": "adaptive_card"}
 WORKER_OF_QUEUE = {"default": "worker-sales", "sales_org": "worker-sales", "adaptive_card": "worker-adaptive"}
-EXECUTED = re.compile(r"Executing workload in Celery: .*log_path='dag_id=[^/]+/run_id=([^/]+)/"
-                      r"task_id=([^/]+)/(?:map_index=(\d+)/)?attempt=\d+\.log'")  # no map_index: unmapped
+EXECUTED = re.compile(
+    r"Executing workload in Celery: .*log_path='dag_id=[^/]+/run_id=([^/]+)/"
+    r"task_id=([^/]+)/(?:map_index=(\d+)/)?attempt=\d+\.log'"
+)  # no map_index: unmapped
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -58,8 +60,13 @@ def _free_port() -> int:
 
 
 def _admin() -> psycopg.Connection:
-    return psycopg.connect(host=os.environ.get("DB_HOST", "127.0.0.1"), port=int(os.environ.get("DB_PORT", "5432")),
-                           user=os.environ.get("DB_USER", "postgres"), dbname="postgres", autocommit=True)
+    return psycopg.connect(
+        host=os.environ.get("DB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("DB_PORT", "5432")),
+        user=os.environ.get("DB_USER", "postgres"),
+        dbname="postgres",
+        autocommit=True,
+    )
 
 
 def _stack_pids(home: Path, sessions: set[int]) -> list[int]:
@@ -108,8 +115,9 @@ class Stack:
         self.api = f"http://127.0.0.1:{env['STACK_API_PORT']}"
         self.password = self._admin_password()
         self.http = requests.Session()
-        token = self.http.post(f"{self.api}/auth/token", json={"username": "admin", "password": self.password},
-                               timeout=30)
+        token = self.http.post(
+            f"{self.api}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+        )
         assert token.status_code in (200, 201), f"POST /auth/token: {token.status_code} {token.text[:300]}"
         self.http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
@@ -125,15 +133,22 @@ class Stack:
     def airflow(self, *args: str) -> subprocess.CompletedProcess:
         """An `airflow` CLI command against this stack (same env.sh, same metadata database)."""
         script = '. scripts/env.sh && exec airflow "$@"'
-        return subprocess.run(["bash", "-c", script, "airflow", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["bash", "-c", script, "airflow", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def runs(self, **params) -> list[dict]:
         return self.call("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100, **params})["dag_runs"]
 
     def task_instances(self, run_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
-                         params={"limit": 1000})["task_instances"]
+        return self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})[
+            "task_instances"
+        ]
 
     def wait_for_run(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict:
         deadline = time.monotonic() + timeout
@@ -150,8 +165,11 @@ class Stack:
         for ti in self.task_instances(run_id):
             lines.append(f"  {ti['task_id']}[{ti['map_index']}] {ti['state']} queue={ti['queue']}")
             if ti["state"] in ("failed", "up_for_retry", "upstream_failed") and ti["try_number"]:
-                log = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
-                                f"/logs/{ti['try_number']}", params={"map_index": ti["map_index"]})
+                log = self.call(
+                    "GET",
+                    f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}",
+                    params={"map_index": ti["map_index"]},
+                )
                 for entry in (log.get("content") or [])[-15:]:
                     errors = [f"{e['exc_type']}: {e['exc_value']}" for e in entry.get("error_detail") or []]
                     lines.append(f"    {entry.get('level', '')} {entry.get('event', '')} {' '.join(errors)}"[:500])
@@ -187,44 +205,58 @@ def running_stack(card_store_db: str, tmp_path_factory, tag: str = "stack", **se
     # The session may carry a developer's or another fixture's Airflow settings: the stack
     # derives its own from the variables below (card store and change events stay the fixtures').
     keep = ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER")
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("AIRFLOW__") and k not in keep)
-           and k not in ("AIRFLOW_HOME", "AIRFLOW_CONN_T2A_API", "T2A_TOKEN", "T2A_API_URL")}
-    env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW_META_DB": meta_db, "DB_NAME": card_store_db,
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_REDIS_DB}",
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_key_prefix,
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the schedule test unpauses it
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
-        "STACK_API_PORT": str(_free_port()), "STACK_FLOWER_PORT": str(_free_port()),
-        "STACK_SALES_LOG_PORT": str(_free_port()), "STACK_ADAPTIVE_LOG_PORT": str(_free_port()),
-        "STACK_TRIGGER_LOG_PORT": str(_free_port()), "T2A_API_URL": f"http://127.0.0.1:{_free_port()}",
-        "STAGING_URL": tmp_path_factory.mktemp("stack-staging").as_uri(),
-        "SUBSCRIBER_BATCH_SIZE": str(BATCH_SIZE), "T2A_BACKOFF_BASE": "0.05",
-        **settings,
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("AIRFLOW__") and k not in keep)
+        and k not in ("AIRFLOW_HOME", "AIRFLOW_CONN_T2A_API", "T2A_TOKEN", "T2A_API_URL")
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW_META_DB": meta_db,
+            "DB_NAME": card_store_db,
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_REDIS_DB}",
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_key_prefix,
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the schedule test unpauses it
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+            "STACK_API_PORT": str(_free_port()),
+            "STACK_FLOWER_PORT": str(_free_port()),
+            "STACK_SALES_LOG_PORT": str(_free_port()),
+            "STACK_ADAPTIVE_LOG_PORT": str(_free_port()),
+            "STACK_TRIGGER_LOG_PORT": str(_free_port()),
+            "T2A_API_URL": f"http://127.0.0.1:{_free_port()}",
+            "STAGING_URL": tmp_path_factory.mktemp("stack-staging").as_uri(),
+            "SUBSCRIBER_BATCH_SIZE": str(BATCH_SIZE),
+            "T2A_BACKOFF_BASE": "0.05",
+            **settings,
+        }
+    )
     sampler = MemorySampler(home)
     sampler.start()
     started = time.monotonic()
     start_seconds = None
     try:
-        start = subprocess.run([str(ROOT / "scripts/stack.sh"), "start"], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=400)
+        start = subprocess.run(
+            [str(ROOT / "scripts/stack.sh"), "start"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400
+        )
         assert start.returncode == 0, f"stack.sh start failed:\n{start.stdout}\n{start.stderr[-4000:]}"
         start_seconds = time.monotonic() - started
         stack = Stack(env, home)
         _wait_for_dag(stack)
         yield stack
     finally:
-        stop = subprocess.run([str(ROOT / "scripts/stack.sh"), "stop"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+        stop = subprocess.run(
+            [str(ROOT / "scripts/stack.sh"), "stop"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         sampler.done.set()
         sampler.join()
         _keep_logs(home, ARTIFACTS / f"{tag}-logs")
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / f"{tag}-metrics.txt").write_text(
             f"stack.sh start: {start_seconds or 0:.0f}s; stack up for {time.monotonic() - started:.0f}s;"
-            f" peak RSS sum of its processes: {sampler.peak_mb:.0f} MB\n")
+            f" peak RSS sum of its processes: {sampler.peak_mb:.0f} MB\n"
+        )
         left = _stack_pids(home, sampler.sessions)
         with _admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{meta_db}" WITH (FORCE)')
@@ -284,7 +316,7 @@ TICK_GUARD = timedelta(minutes=6)  # longer than any single test here takes on a
 def clear_of_schedule_tick(live_dag):
     """Start a test only when no 2-hourly tick can fire during it: a scheduled run of a new
     interval would write newer cards than the test's own runs. Near a tick, wait it out."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     tick = _latest_tick(now) + timedelta(hours=2)
     if tick - now < TICK_GUARD:
         time.sleep((tick - now).total_seconds() + 30)
@@ -317,25 +349,29 @@ def assert_ran_on_celery(stack: Stack, run_id: str, fetches: int, batches: int) 
         key = (run_id, ti["task_id"], ti["map_index"])
         queue = QUEUE_OF.get(ti["task_id"], "default")
         assert ti["queue"] == queue and ti["hostname"], (key, ti["queue"], ti["hostname"])
-        assert executed.get(key) == [WORKER_OF_QUEUE[queue]], \
+        assert executed.get(key) == [WORKER_OF_QUEUE[queue]], (
             f"{key} on queue {queue}: executed by {executed.get(key)}, want {WORKER_OF_QUEUE[queue]}"
+        )
 
 
 def assert_card_store(run_id: str, interval_end: datetime, users: set[str]) -> None:
     """pipeline_run says success for this interval, and the cards are exactly these users'."""
     pg = card_store.hook()
-    row = pg.get_first("SELECT status, data_interval_end, subscribers_served, dead_letters FROM pipeline_run"
-                       " WHERE run_id = %s", parameters=(run_id,))
+    row = pg.get_first(
+        "SELECT status, data_interval_end, subscribers_served, dead_letters FROM pipeline_run WHERE run_id = %s",
+        parameters=(run_id,),
+    )
     assert row == ("success", interval_end, len(users), 0), (run_id, row)
-    cards = pg.get_records("SELECT user_id, run_id, data_interval_end, pages->'overview'->>'as_of'"
-                           " FROM user_scenario_result")
+    cards = pg.get_records(
+        "SELECT user_id, run_id, data_interval_end, pages->'overview'->>'as_of' FROM user_scenario_result"
+    )
     assert sorted(c[0] for c in cards) == sorted(users)
     assert {(c[1], c[2]) for c in cards} == {(run_id, interval_end)}
     assert {_ts(c[3]) for c in cards} == {interval_end}
 
 
 def test_schedule_creates_the_latest_interval_run_when_unpaused(stack, subscribers, clean_cards):
-    before = _latest_tick(datetime.now(timezone.utc))
+    before = _latest_tick(datetime.now(UTC))
     stack.call("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
     deadline = time.monotonic() + 60
     while not (scheduled := stack.runs(run_type=["scheduled"])):
@@ -343,7 +379,7 @@ def test_schedule_creates_the_latest_interval_run_when_unpaused(stack, subscribe
         time.sleep(1)
     (run,) = scheduled
     interval_end = _ts(run["data_interval_end"])
-    assert interval_end in {before, _latest_tick(datetime.now(timezone.utc))}, run
+    assert interval_end in {before, _latest_tick(datetime.now(UTC))}, run
     stack.wait_for_run(run["dag_run_id"])
 
     orgs = len(set(subscribers.values()))
@@ -354,10 +390,16 @@ def test_schedule_creates_the_latest_interval_run_when_unpaused(stack, subscribe
 def test_rest_trigger_with_params_runs_only_the_chosen_org(clear_of_schedule_tick, live_dag, subscribers, clean_cards):
     org = sorted(set(subscribers.values()))[1]
     users = {u for u, o in subscribers.items() if o == org}
-    logical = datetime(2026, 11, 27, 6, tzinfo=timezone.utc)
-    run = live_dag.call("POST", f"/dags/{DAG_ID}/dagRuns", json={
-        "dag_run_id": "rest__stacktest", "logical_date": logical.isoformat(),
-        "conf": {"sales_orgs": [org], "batch_size": 2}})
+    logical = datetime(2026, 11, 27, 6, tzinfo=UTC)
+    run = live_dag.call(
+        "POST",
+        f"/dags/{DAG_ID}/dagRuns",
+        json={
+            "dag_run_id": "rest__stacktest",
+            "logical_date": logical.isoformat(),
+            "conf": {"sales_orgs": [org], "batch_size": 2},
+        },
+    )
     assert run["run_type"] == "manual" and run["conf"]["sales_orgs"] == [org]
     live_dag.wait_for_run(run["dag_run_id"])
 
@@ -365,12 +407,24 @@ def test_rest_trigger_with_params_runs_only_the_chosen_org(clear_of_schedule_tic
     assert_card_store(run["dag_run_id"], logical, users)
 
 
-def test_backfill_runs_each_interval_and_keeps_the_newest_cards(clear_of_schedule_tick, live_dag, subscribers, clean_cards):
-    newest = _latest_tick(datetime.now(timezone.utc)) - timedelta(hours=6)
+def test_backfill_runs_each_interval_and_keeps_the_newest_cards(
+    clear_of_schedule_tick, live_dag, subscribers, clean_cards
+):
+    newest = _latest_tick(datetime.now(UTC)) - timedelta(hours=6)
     intervals = [newest - timedelta(hours=4), newest - timedelta(hours=2), newest]
     # One at a time, like the DAG's max_active_runs=1 (a backfill has its own limit, default 10).
-    made = live_dag.airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", intervals[0].isoformat(),
-                            "--to-date", newest.isoformat(), "--max-active-runs", "1")
+    made = live_dag.airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        intervals[0].isoformat(),
+        "--to-date",
+        newest.isoformat(),
+        "--max-active-runs",
+        "1",
+    )
     assert made.returncode == 0, made.stdout + made.stderr[-3000:]
     runs = live_dag.runs(run_type=["backfill"])
     assert sorted(_ts(r["data_interval_end"]) for r in runs) == intervals, runs
@@ -381,8 +435,12 @@ def test_backfill_runs_each_interval_and_keeps_the_newest_cards(clear_of_schedul
     for run in runs:
         assert_ran_on_celery(live_dag, run["dag_run_id"], fetches=orgs, batches=math.ceil(SUBSCRIBERS / BATCH_SIZE))
     pg = card_store.hook()
-    by_interval = dict(pg.get_records("SELECT data_interval_end, run_id FROM pipeline_run WHERE status = 'success'"
-                                      " AND subscribers_served = %s", parameters=(SUBSCRIBERS,)))
+    by_interval = dict(
+        pg.get_records(
+            "SELECT data_interval_end, run_id FROM pipeline_run WHERE status = 'success' AND subscribers_served = %s",
+            parameters=(SUBSCRIBERS,),
+        )
+    )
     assert by_interval == {_ts(r["data_interval_end"]): r["dag_run_id"] for r in runs}
     assert_card_store(by_interval[newest], newest, set(subscribers))
 
@@ -395,16 +453,29 @@ def chromium(tmp_path):
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install -y chromium"
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile", executable_path=CHROMIUM, headless=True, viewport={"width": 1400, "height": 1000},
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"])
+            tmp_path / "profile",
+            executable_path=CHROMIUM,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             yield context.new_page()
         finally:
             context.close()
 
 
-def test_ui_trigger_form_shows_the_params_and_its_run_succeeds(clear_of_schedule_tick, live_dag, subscribers, clean_cards, chromium):
+def test_ui_trigger_form_shows_the_params_and_its_run_succeeds(
+    clear_of_schedule_tick, live_dag, subscribers, clean_cards, chromium
+):
     from playwright.sync_api import expect
 
     page, api = chromium, live_dag.api

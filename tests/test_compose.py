@@ -40,8 +40,9 @@ def _fill(value: str) -> str:
 @pytest.fixture(scope="module")
 def services() -> dict[str, dict]:
     compose = yaml.safe_load(_text("docker-compose.yaml"))
-    assert isinstance(compose, dict) and isinstance(compose.get("services"), dict), \
+    assert isinstance(compose, dict) and isinstance(compose.get("services"), dict), (
         "docker-compose.yaml: no top-level 'services' mapping"
+    )
     return compose["services"]
 
 
@@ -69,8 +70,13 @@ def _worker_queues(services: dict) -> dict[str, tuple[set[str], str]]:
 def _dag_queues() -> set[str]:
     """Queues the DAG's tasks name (queue=...), plus Airflow's default queue for the rest."""
     tree = ast.parse(_text("dags/adaptive_card_pipeline.py"))
-    named = {kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
-             for kw in node.keywords if kw.arg == "queue" and isinstance(kw.value, ast.Constant)}
+    named = {
+        kw.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for kw in node.keywords
+        if kw.arg == "queue" and isinstance(kw.value, ast.Constant)
+    }
     return named | {"default"}
 
 
@@ -109,8 +115,9 @@ def test_each_dag_queue_has_exactly_one_worker_sized_by_its_variable(services):
     sizing = {"sales_org": "MAX_WORKERS_SALES", "adaptive_card": "MAX_WORKERS_ADAPTIVE"}
     for queue, variable in sizing.items():
         (name,) = [n for n, (queues, _) in workers.items() if queue in queues]
-        assert workers[name][1].startswith("${" + variable), \
+        assert workers[name][1].startswith("${" + variable), (
             f"worker {name} (queue {queue}): --concurrency {workers[name][1]}, want ${{{variable}...}}"
+        )
 
 
 def _required_settings() -> set[str]:
@@ -120,8 +127,12 @@ def _required_settings() -> set[str]:
     secrets = set(re.findall(r'print\(f"(AIRFLOW__\w+)=', setup_sh))
     assert secrets, "scripts/setup.sh: found no generated AIRFLOW__* secrets to check"
     # Local-only knobs: ports of parallel stacks on one host (containers each have their own).
-    local_only = {"AIRFLOW__API__PORT", "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
-                  "AIRFLOW__CELERY__FLOWER_HOST", "AIRFLOW_HOME"}
+    local_only = {
+        "AIRFLOW__API__PORT",
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+        "AIRFLOW__CELERY__FLOWER_HOST",
+        "AIRFLOW_HOME",
+    }
     return (exported | secrets | set(connections_from_env({})) | set(_config_env_defaults())) - local_only
 
 
@@ -133,9 +144,13 @@ def _dockerfile_env() -> dict[str, str]:
 def test_airflow_services_get_every_setting_the_code_reads(services):
     required = _required_settings()
     image_env = set(_dockerfile_env())
-    for name in (*_by_command(services, "api-server"), *_by_command(services, "scheduler"),
-                 *_by_command(services, "dag-processor"), *_by_command(services, "triggerer"),
-                 *_by_command(services, "celery")):
+    for name in (
+        *_by_command(services, "api-server"),
+        *_by_command(services, "scheduler"),
+        *_by_command(services, "dag-processor"),
+        *_by_command(services, "triggerer"),
+        *_by_command(services, "celery"),
+    ):
         env = services[name].get("environment") or {}
         assert isinstance(env, dict), f"service {name}: environment must be a mapping"
         missing = sorted(required - set(env) - image_env)
@@ -149,8 +164,9 @@ def test_compose_fallbacks_equal_the_code_defaults(services):
         if default is None or not match or match.group(2) != "-":
             continue
         fallback = type(default)(match.group(3)) if isinstance(default, (int, float)) else match.group(3)
-        assert fallback == default, \
+        assert fallback == default, (
             f"{variable}: compose falls back to {match.group(3)!r}, include/config.py to {default!r}"
+        )
 
 
 def test_hosts_in_urls_and_connections_are_services_on_their_ports(services):
@@ -161,16 +177,23 @@ def test_hosts_in_urls_and_connections_are_services_on_their_ports(services):
     ports = {"postgres": 5432, "redis": 6379}
     ports[next(n for n, s in services.items() if s is standin)] = standin_port
     ports[_by_command(services, "api-server")[0]] = api_port
-    targets = {v: urlsplit(_fill(env[v]).removeprefix("db+")) for v in
-               ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND",
-                "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL")}
+    targets = {
+        v: urlsplit(_fill(env[v]).removeprefix("db+"))
+        for v in (
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+            "AIRFLOW__CELERY__RESULT_BACKEND",
+            "AIRFLOW__CELERY__BROKER_URL",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        )
+    }
     for variable in connections_from_env({}):
         conn = json.loads(_fill(env[variable]))
         targets[variable] = urlsplit(f"x://{conn['host']}:{conn['port']}")
     for variable, url in targets.items():
         assert url.hostname in services, f"{variable}: host {url.hostname!r} is not a compose service"
-        assert url.port == ports.get(url.hostname, url.port), \
+        assert url.port == ports.get(url.hostname, url.port), (
             f"{variable}: port {url.port}, but {url.hostname} listens on {ports[url.hostname]}"
+        )
 
 
 def test_staging_area_is_one_volume_shared_by_every_worker(services):
@@ -179,11 +202,13 @@ def test_staging_area_is_one_volume_shared_by_every_worker(services):
     assert staging.scheme == "file", "local compose stages on a shared volume (file://)"
     for name in _by_command(services, "celery worker"):
         mounts = [v.split(":") for v in services[name].get("volumes", [])]
-        assert [src for src, dst in mounts if dst == staging.path], \
+        assert [src for src, dst in mounts if dst == staging.path], (
             f"worker {name}: {staging.path} (STAGING_URL) is not a mounted volume"
+        )
     init = next(s for s in _airflow(services).values() if "airflow db migrate" in _str(s.get("command")))
-    assert f"chown -R 50000:0 {staging.path}" in _str(init["command"]), \
+    assert f"chown -R 50000:0 {staging.path}" in _str(init["command"]), (
         f"a fresh named volume at {staging.path} is root-owned: init must hand it to the airflow user"
+    )
 
 
 def test_every_required_compose_variable_is_in_env_example():
@@ -199,8 +224,9 @@ def test_dockerfile_builds_on_the_pinned_airflow_with_our_pins():
     base = re.search(r"^FROM apache/airflow:(\S+)-python(\S+)", dockerfile, re.M)
     assert base, "Dockerfile: FROM apache/airflow:<version>-python<x.y> not found"
     assert base.group(1) == pinned == constrained, (base.group(1), pinned, constrained)
-    assert base.group(2) == f"{sys.version_info.major}.{sys.version_info.minor}", \
+    assert base.group(2) == f"{sys.version_info.major}.{sys.version_info.minor}", (
         f"image Python {base.group(2)} differs from the tested Python {sys.version_info[:2]}"
+    )
     install = re.search(r"pip install .*", dockerfile.replace("\\\n", " ")).group(0)
     copied = re.search(r"^COPY \S* ?requirements\.txt constraints\.txt (\S+)$", dockerfile, re.M)
     assert copied, "Dockerfile: requirements.txt and constraints.txt are not copied together"
@@ -208,6 +234,7 @@ def test_dockerfile_builds_on_the_pinned_airflow_with_our_pins():
     assert f"-r {where}/requirements.txt" in install and f"-c {where}/constraints.txt" in install, install
     env = _dockerfile_env()
     for package in ("dags", "include", "t2a_standin", "plugins", "airflow.cfg"):
-        assert re.search(rf"^COPY \S* ?{package} {env['PYTHONPATH']}/{package}$", dockerfile, re.M), \
+        assert re.search(rf"^COPY \S* ?{package} {env['PYTHONPATH']}/{package}$", dockerfile, re.M), (
             f"Dockerfile: {package} is not copied under PYTHONPATH {env['PYTHONPATH']}"
+        )
     assert env["AIRFLOW_CONFIG"] == f"{env['PYTHONPATH']}/airflow.cfg"

@@ -63,18 +63,26 @@ def test_dag_file_is_wiring_only():
     tree = ast.parse((DAGS / "adaptive_card_pipeline.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and any(
-                isinstance(d, ast.Call) and getattr(d.func, "id", "") == "task" or getattr(d, "id", "") == "task"
-                for d in node.decorator_list):
+            (isinstance(d, ast.Call) and getattr(d.func, "id", "") == "task") or getattr(d, "id", "") == "task"
+            for d in node.decorator_list
+        ):
             assert len(node.body) <= 3, f"task {node.name} does work in the DAG file"
 
 
 def test_parsing_the_dag_does_not_import_pandas():
     """The dag-processor parses the file every 30 s and every task instance parses it again:
     pandas (~0.4 s) must load only in the tasks that run scenarios."""
-    probe = ("import sys, runpy; runpy.run_path(sys.argv[1]);"
-             " print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe, str(DAGS / "adaptive_card_pipeline.py")],
-                            capture_output=True, text=True, timeout=120, check=True)
+    probe = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]);"
+        " print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS / "adaptive_card_pipeline.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
 
 

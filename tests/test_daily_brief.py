@@ -29,10 +29,28 @@ ORDER_AMOUNTS = [None, 0.0, 0.005, 1.115, 1.11, 10.0, 10.0, 2.675]
 
 HEADERS = {
     "SALES_TOTAL": ["GSCM Account", "Target Plan", "Est. Sales", "Ach. vs Target Plan", "Billing", "Growth(%) Y-1"],
-    "SALES_ORG": ["GSCM Account", "SoldTo", "GSCM P/Group", "GSCM Product", "Material", "Target Plan", "Est. Sales", "Ach. vs Target Plan"],
+    "SALES_ORG": [
+        "GSCM Account",
+        "SoldTo",
+        "GSCM P/Group",
+        "GSCM Product",
+        "Material",
+        "Target Plan",
+        "Est. Sales",
+        "Ach. vs Target Plan",
+    ],
     "ORDER_STATUS": [
-        "GSCM Account", "Material", "Billed Order", "Open Order", "Blocked Order", "Upcoming Order",
-        "Credit Block", "Delivery Block", "Unconfirmed Delay", "DO Delay", "Incomplete",
+        "GSCM Account",
+        "Material",
+        "Billed Order",
+        "Open Order",
+        "Blocked Order",
+        "Upcoming Order",
+        "Credit Block",
+        "Delivery Block",
+        "Unconfirmed Delay",
+        "DO Delay",
+        "Incomplete",
     ],
 }
 TEXT_HEADERS = {"SALES_ORG_CD", "GSCM Account", "SoldTo", "GSCM P/Group", "GSCM Product", "Material"}
@@ -47,7 +65,7 @@ def frames(rows: dict[str, list[dict[str, Any]]]) -> dict[str, pd.DataFrame]:
     """Row dicts as the DataFrames the pipeline hands over: str ids, float64 amounts, int64 counts."""
     out = {}
     for query, headers in HEADERS.items():
-        columns = ["SALES_ORG_CD"] + headers
+        columns = ["SALES_ORG_CD", *headers]
         frame = pd.DataFrame([[r.get(c) for c in columns] for r in rows[query]], columns=columns)
         for c in columns:
             dtype = "str" if c in TEXT_HEADERS else "int64" if c in COUNT_HEADERS else "float64"
@@ -64,15 +82,29 @@ def generate(seed: int) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
         for account in dict.fromkeys(accounts[org]):
             if rnd.random() < 0.9:
                 rows["SALES_TOTAL"].append(
-                    {"SALES_ORG_CD": org, "GSCM Account": account, "Target Plan": rnd.choice(TARGETS),
-                     "Est. Sales": rnd.choice(EST), "Ach. vs Target Plan": rnd.choice(ACH),
-                     "Billing": rnd.choice(ORDER_AMOUNTS), "Growth(%) Y-1": rnd.choice(ACH)}
+                    {
+                        "SALES_ORG_CD": org,
+                        "GSCM Account": account,
+                        "Target Plan": rnd.choice(TARGETS),
+                        "Est. Sales": rnd.choice(EST),
+                        "Ach. vs Target Plan": rnd.choice(ACH),
+                        "Billing": rnd.choice(ORDER_AMOUNTS),
+                        "Growth(%) Y-1": rnd.choice(ACH),
+                    }
                 )
             for material in rnd.sample([f"MAT-{i:03d}" for i in range(30)] + ["자재-9"], rnd.randrange(0, 9)):
                 rows["SALES_ORG"].append(
-                    {"SALES_ORG_CD": org, "GSCM Account": account, "SoldTo": "S" + account, "GSCM P/Group": rnd.choice(GROUPS),
-                     "GSCM Product": "P", "Material": material, "Target Plan": rnd.choice(TARGETS),
-                     "Est. Sales": rnd.choice(EST), "Ach. vs Target Plan": rnd.choice(ACH)}
+                    {
+                        "SALES_ORG_CD": org,
+                        "GSCM Account": account,
+                        "SoldTo": "S" + account,
+                        "GSCM P/Group": rnd.choice(GROUPS),
+                        "GSCM Product": "P",
+                        "Material": material,
+                        "Target Plan": rnd.choice(TARGETS),
+                        "Est. Sales": rnd.choice(EST),
+                        "Ach. vs Target Plan": rnd.choice(ACH),
+                    }
                 )
                 if rnd.random() < 0.7:
                     rows["ORDER_STATUS"].append(_order(rnd, org, account, material))
@@ -84,11 +116,13 @@ def generate(seed: int) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
         mine = rnd.sample(accounts[org], rnd.randrange(0, 9)) + ["NOT-IN-DATA"] * (n % 5 == 0)
         if n % 7 == 0:  # an account code of another org: must not bring that org's rows
             mine.append(rnd.choice(accounts[rnd.choice([o for o in ORGS if o != org])]))
-        groups = None if n % 3 else rnd.sample(GROUPS + ("PG-UNKNOWN",), rnd.randrange(0, 4))
+        groups = None if n % 3 else rnd.sample((*GROUPS, "PG-UNKNOWN"), rnd.randrange(0, 4))
         subscribers.append(_subscriber(f"u{n:03d}", org, mine, groups))
         if n % 6 == 0:  # same inputs, other order and duplicates: shares the computation
             subscribers.append(
-                _subscriber(f"u{n:03d}-twin", org, list(reversed(mine)) + mine[:1], None if groups is None else groups[::-1])
+                _subscriber(
+                    f"u{n:03d}-twin", org, list(reversed(mine)) + mine[:1], None if groups is None else groups[::-1]
+                )
             )
     return rows, subscribers
 
@@ -100,8 +134,14 @@ def _order(rnd: random.Random, org: str, account: str, material: str) -> dict[st
 
 
 def _subscriber(user_id: str, org: str, accounts: list[str], groups: list[str] | None) -> dict[str, Any]:
-    return {"user_id": user_id, "sales_org_cd": org, "accounts": accounts, "product_groups": groups,
-            "locale": "en-US", "scenarios": None}
+    return {
+        "user_id": user_id,
+        "sales_org_cd": org,
+        "accounts": accounts,
+        "product_groups": groups,
+        "locale": "en-US",
+        "scenarios": None,
+    }
 
 
 def record_rows(data: dict[str, pd.DataFrame]) -> dict[str, list[dict[str, Any]]]:
@@ -181,8 +221,12 @@ def test_no_page_shows_an_account_group_or_material_outside_the_subscriber(seed:
             assert shown_groups <= set(groups)
             allowed = {r["Material"] for r in own_rows if r["GSCM P/Group"] in groups}
         else:
-            allowed = {r["Material"] for q in ("SALES_ORG", "ORDER_STATUS") for r in rows[q]
-                       if r["SALES_ORG_CD"] == org and r["GSCM Account"] in mine}
+            allowed = {
+                r["Material"]
+                for q in ("SALES_ORG", "ORDER_STATUS")
+                for r in rows[q]
+                if r["SALES_ORG_CD"] == org and r["GSCM Account"] in mine
+            }
         assert set(_walk(pages, "material", [])) <= allowed
 
 
@@ -192,16 +236,54 @@ def test_other_orgs_and_product_groups_never_reach_the_numbers() -> None:
     other_org = {"SALES_ORG_CD": "1010", "GSCM Account": "0050091"}
     rows = {
         "SALES_TOTAL": [
-            mine | {"Target Plan": 100.0, "Est. Sales": 10.0, "Ach. vs Target Plan": 10.0, "Billing": 1.0, "Growth(%) Y-1": None},
-            other_org | {"Target Plan": 9e6, "Est. Sales": 1.0, "Ach. vs Target Plan": 0.1, "Billing": 9e6, "Growth(%) Y-1": None},
+            mine
+            | {
+                "Target Plan": 100.0,
+                "Est. Sales": 10.0,
+                "Ach. vs Target Plan": 10.0,
+                "Billing": 1.0,
+                "Growth(%) Y-1": None,
+            },
+            other_org
+            | {
+                "Target Plan": 9e6,
+                "Est. Sales": 1.0,
+                "Ach. vs Target Plan": 0.1,
+                "Billing": 9e6,
+                "Growth(%) Y-1": None,
+            },
         ],
         "SALES_ORG": [
-            mine | {"SoldTo": "x", "GSCM P/Group": "PG-A", "GSCM Product": "p", "Material": "M1", "Target Plan": 60.0,
-                    "Est. Sales": 6.0, "Ach. vs Target Plan": 10.0},
-            mine | {"SoldTo": "x", "GSCM P/Group": "PG-SECRET", "GSCM Product": "p", "Material": "M2", "Target Plan": 40.0,
-                    "Est. Sales": 4.0, "Ach. vs Target Plan": 10.0},
-            other_org | {"SoldTo": "x", "GSCM P/Group": "PG-A", "GSCM Product": "p", "Material": "M1", "Target Plan": 9e6,
-                         "Est. Sales": 0.0, "Ach. vs Target Plan": 0.0},
+            mine
+            | {
+                "SoldTo": "x",
+                "GSCM P/Group": "PG-A",
+                "GSCM Product": "p",
+                "Material": "M1",
+                "Target Plan": 60.0,
+                "Est. Sales": 6.0,
+                "Ach. vs Target Plan": 10.0,
+            },
+            mine
+            | {
+                "SoldTo": "x",
+                "GSCM P/Group": "PG-SECRET",
+                "GSCM Product": "p",
+                "Material": "M2",
+                "Target Plan": 40.0,
+                "Est. Sales": 4.0,
+                "Ach. vs Target Plan": 10.0,
+            },
+            other_org
+            | {
+                "SoldTo": "x",
+                "GSCM P/Group": "PG-A",
+                "GSCM Product": "p",
+                "Material": "M1",
+                "Target Plan": 9e6,
+                "Est. Sales": 0.0,
+                "Ach. vs Target Plan": 0.0,
+            },
         ],
         "ORDER_STATUS": [
             mine | _counts("M1", 1.0, 1),
@@ -213,7 +295,9 @@ def test_other_orgs_and_product_groups_never_reach_the_numbers() -> None:
     (result,) = run(rows, [_subscriber("u", "5503", ["0050091"], ["PG-A"])])
     overview, operations = result.pages["overview"], result.pages["operations"]
     assert (overview["total_target"], overview["total_billing"]) == (100.0, 1.0)  # G is S × A only
-    assert overview["top_product_groups"] == [{"product_group": "PG-A", "target": 60.0, "est_sales": 6.0, "ach_rate": 10.0}]
+    assert overview["top_product_groups"] == [
+        {"product_group": "PG-A", "target": 60.0, "est_sales": 6.0, "ach_rate": 10.0}
+    ]
     assert [m["material"] for m in result.pages["accounts"][0]["materials"]] == ["M1"]
     assert operations["orders"]["blocked"] == 1.0 and operations["issues"]["credit_block"] == 1
     assert [m["material"] for m in operations["materials"]] == ["M1"]
@@ -222,21 +306,42 @@ def test_other_orgs_and_product_groups_never_reach_the_numbers() -> None:
 
 
 def _counts(material: str, blocked: float, credit: int) -> dict[str, Any]:
-    return {"Material": material, "Billed Order": 0.0, "Open Order": 0.0, "Blocked Order": blocked, "Upcoming Order": None,
-            "Credit Block": credit, "Delivery Block": 0, "Unconfirmed Delay": 0, "DO Delay": 0, "Incomplete": 0}
+    return {
+        "Material": material,
+        "Billed Order": 0.0,
+        "Open Order": 0.0,
+        "Blocked Order": blocked,
+        "Upcoming Order": None,
+        "Credit Block": credit,
+        "Delivery Block": 0,
+        "Unconfirmed Delay": 0,
+        "DO Delay": 0,
+        "Incomplete": 0,
+    }
 
 
 def test_subscriber_without_rows_gets_zero_pages() -> None:
     rows, _ = generate(6)
-    results = run(rows, [_subscriber("nobody", "0042", [], None), _subscriber("ghost", "0042", ["NOT-IN-DATA"], ["PG-A"])])
+    results = run(
+        rows, [_subscriber("nobody", "0042", [], None), _subscriber("ghost", "0042", ["NOT-IN-DATA"], ["PG-A"])]
+    )
     for result in results:
         zero_orders = {"billed": 0.0, "open": 0.0, "blocked": 0.0, "upcoming": 0.0}
         zero_issues = {"credit_block": 0, "delivery_block": 0, "unconfirmed_delay": 0, "do_delay": 0, "incomplete": 0}
         assert result.pages == {
             "overview": {
-                "sales_org_cd": "0042", "currency": "EUR", "period": "2026.11", "as_of": "2026-11-26T10:00:00+00:00",
-                "total_target": 0.0, "total_est_sales": 0.0, "total_billing": 0.0, "total_ach_rate": None,
-                "top_accounts": [], "top_product_groups": [], "issues": zero_issues, "orders": zero_orders,
+                "sales_org_cd": "0042",
+                "currency": "EUR",
+                "period": "2026.11",
+                "as_of": "2026-11-26T10:00:00+00:00",
+                "total_target": 0.0,
+                "total_est_sales": 0.0,
+                "total_billing": 0.0,
+                "total_ach_rate": None,
+                "top_accounts": [],
+                "top_product_groups": [],
+                "issues": zero_issues,
+                "orders": zero_orders,
             },
             "accounts": [],
             "product_groups": [],
@@ -248,19 +353,37 @@ def test_empty_query_results_and_an_empty_batch() -> None:
     """T2A may answer a query with no rows; nobody to serve is not an error either."""
     empty = {q: [] for q in HEADERS}
     assert run(empty, []) == []
-    restricted, unrestricted = run(empty, [_subscriber("p", "5503", ["A"], ["PG-A"]), _subscriber("n", "5503", ["A"], None)])
+    restricted, unrestricted = run(
+        empty, [_subscriber("p", "5503", ["A"], ["PG-A"]), _subscriber("n", "5503", ["A"], None)]
+    )
     assert restricted.pages == unrestricted.pages
     assert restricted.pages["overview"]["total_ach_rate"] is None and restricted.pages["operations"]["materials"] == []
 
 
 def _total_row(account: str, target: float | None, est: float | None, ach: float | None) -> dict[str, Any]:
-    return {"SALES_ORG_CD": "5503", "GSCM Account": account, "Target Plan": target, "Est. Sales": est,
-            "Ach. vs Target Plan": ach, "Billing": None, "Growth(%) Y-1": None}
+    return {
+        "SALES_ORG_CD": "5503",
+        "GSCM Account": account,
+        "Target Plan": target,
+        "Est. Sales": est,
+        "Ach. vs Target Plan": ach,
+        "Billing": None,
+        "Growth(%) Y-1": None,
+    }
 
 
 def _material_row(account: str, group: str, material: str, target: float | None, est: float | None) -> dict[str, Any]:
-    return {"SALES_ORG_CD": "5503", "GSCM Account": account, "SoldTo": "s", "GSCM P/Group": group, "GSCM Product": "p",
-            "Material": material, "Target Plan": target, "Est. Sales": est, "Ach. vs Target Plan": None}
+    return {
+        "SALES_ORG_CD": "5503",
+        "GSCM Account": account,
+        "SoldTo": "s",
+        "GSCM P/Group": group,
+        "GSCM Product": "p",
+        "Material": material,
+        "Target Plan": target,
+        "Est. Sales": est,
+        "Ach. vs Target Plan": None,
+    }
 
 
 def test_ties_follow_every_tie_break_key_of_the_contract() -> None:
@@ -293,7 +416,10 @@ def test_ties_follow_every_tie_break_key_of_the_contract() -> None:
     assert overview["top_accounts"][0] == {"account": "E", "target": 100.0, "est_sales": 10.0, "ach_rate": 10.0}
     # PG-1: target 20 + null + 20 = 40, est null + 1 + 5 = 6 → 15 %; PG-2: 10 / 20 → 50 %
     assert [(g["product_group"], g["ach_rate"]) for g in overview["top_product_groups"]] == [
-        ("PG-1", 15.0), ("PG-3", 15.0), ("PG-4", 15.0), ("PG-2", 50.0)
+        ("PG-1", 15.0),
+        ("PG-3", 15.0),
+        ("PG-4", 15.0),
+        ("PG-2", 50.0),
     ]
     materials_of_a = next(a for a in result.pages["accounts"] if a["account"] == "A")["materials"]
     assert materials_of_a == [
@@ -340,8 +466,9 @@ def test_many_decimal_places_use_exact_wide_integers() -> None:
     by_user = pages_by_user(run_batch(load_scenario("daily_brief"), subscribers, data, CONTEXT))
     for s in subscribers:
         assert by_user[s["user_id"]] == reference_pages(s, records, CONTEXT[s["sales_org_cd"]]), s["user_id"]
-    assert any(math.isclose(m["est_sales"], 1234.57) for p in by_user.values()
-               for a in p["accounts"] for m in a["materials"])
+    assert any(
+        math.isclose(m["est_sales"], 1234.57) for p in by_user.values() for a in p["accounts"] for m in a["materials"]
+    )
 
 
 def test_subscriber_not_asking_for_the_scenario_is_not_served() -> None:

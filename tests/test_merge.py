@@ -26,8 +26,12 @@ def write_all(area, org, sales_total_rows, order_rows=()):
 
 
 def test_merge_keeps_types_order_and_only_planned_orgs(area):
-    write_all(area, "5503", [sales_total_row("0050091"), sales_total_row("서울상사", target=None, ach=None)],
-              [["0050091", "M-1", 1.5, None, 0.0, 2.25, 0, 3, 1, 0, 7]])
+    write_all(
+        area,
+        "5503",
+        [sales_total_row("0050091"), sales_total_row("서울상사", target=None, ach=None)],
+        [["0050091", "M-1", 1.5, None, 0.0, 2.25, 0, 3, 1, 0, 7]],
+    )
     write_all(area, "5504", [sales_total_row("NA", billing=12.0)])
     write_all(area, "9999", [sales_total_row("STALE")])  # lies in the area but is not planned
     index = merge.merge_extracts(area, ["5503", "5504"])
@@ -83,7 +87,11 @@ def test_last_good_extracts_serve_a_young_enough_fallback(tmp_path, monkeypatch)
     newer = root / "runs" / "d"
     write_all(newer, "5503", [sales_total_row("T12")])
     assert merge.keep_last_good(newer, "5503", {"interval_end": "2026-11-26T12:00:00+00:00", "period": "2026.11"})
-    assert merge.restore_last_good(later, "5503", interval_end="2026-11-26T18:00:00+00:00",
-                                   max_age_hours=6)["interval_end"] == "2026-11-26T12:00:00+00:00"
+    assert (
+        merge.restore_last_good(later, "5503", interval_end="2026-11-26T18:00:00+00:00", max_age_hours=6)[
+            "interval_end"
+        ]
+        == "2026-11-26T12:00:00+00:00"
+    )
     assert merge.restore_last_good(later, "5503", interval_end="2026-11-26T12:00:00+00:00", max_age_hours=0) is None
     assert merge.restore_last_good(later, "9999", interval_end="2026-11-26T12:00:00+00:00", max_age_hours=6) is None

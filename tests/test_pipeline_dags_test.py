@@ -22,13 +22,14 @@ SUBSCRIBERS = 80
 @pytest.fixture(scope="module")
 def world(card_store_db, redis_db, t2a_server, tmp_path_factory):
     pg = card_store.hook()
-    pg.run("TRUNCATE card_subscriber, user_scenario_result, pipeline_dead_letter, pipeline_run,"
-           " card_change_outbox RESTART IDENTITY")
+    pg.run(
+        "TRUNCATE card_subscriber, user_scenario_result, pipeline_dead_letter, pipeline_run,"
+        " card_change_outbox RESTART IDENTITY"
+    )
     redis_db.delete(change_events.STREAM)
     dataset = Dataset(DataConfig())
     seed.seed(pg, dataset, SUBSCRIBERS)
-    return {"pg": pg, "redis": redis_db, "dataset": dataset,
-            "staging": tmp_path_factory.mktemp("staging").as_uri()}
+    return {"pg": pg, "redis": redis_db, "dataset": dataset, "staging": tmp_path_factory.mktemp("staging").as_uri()}
 
 
 def run_dag(world, logical_date: str, conf: dict | None = None) -> dict:
@@ -44,8 +45,10 @@ def test_first_run_serves_every_subscriber(world):
     assert run["subscribers_served"] == SUBSCRIBERS
     assert run["cards_written"] == SUBSCRIBERS and run["dead_letters"] == 0
 
-    rows = pg.get_records("SELECT r.user_id, r.sales_org_cd, s.sales_org_cd, r.pages, r.cards"
-                          " FROM user_scenario_result r JOIN card_subscriber s USING (user_id)")
+    rows = pg.get_records(
+        "SELECT r.user_id, r.sales_org_cd, s.sales_org_cd, r.pages, r.cards"
+        " FROM user_scenario_result r JOIN card_subscriber s USING (user_id)"
+    )
     assert len(rows) == SUBSCRIBERS
     for user_id, stored_org, subscriber_org, pages, cards in rows:
         assert stored_org == subscriber_org
@@ -67,7 +70,8 @@ def test_stored_pages_match_an_independent_computation(world):
 
     stored = world["pg"].get_records(
         "SELECT s.user_id, s.sales_org_cd, s.accounts, s.product_groups, r.pages"
-        " FROM card_subscriber s JOIN user_scenario_result r USING (user_id)")
+        " FROM card_subscriber s JOIN user_scenario_result r USING (user_id)"
+    )
     assert len(stored) == SUBSCRIBERS
     nonempty = 0
     for user_id, org, accounts, groups, pages in stored:
@@ -92,8 +96,9 @@ def test_rerun_with_other_render_inputs_rewrites_the_cards(world):
     """The unchanged-rerun shortcut must not hide a real change in what cards are made from."""
     run = dags_test(world["pg"], world["staging"], T1, ERP_BASE_URL="https://erp2.example.com")
     assert run["cards_written"] == SUBSCRIBERS
-    urls = world["pg"].get_first("SELECT count(*) FROM user_scenario_result"
-                                 " WHERE cards::text LIKE '%%https://erp2.example.com/sales/%%'")[0]
+    urls = world["pg"].get_first(
+        "SELECT count(*) FROM user_scenario_result WHERE cards::text LIKE '%%https://erp2.example.com/sales/%%'"
+    )[0]
     assert urls == SUBSCRIBERS
 
 
@@ -110,6 +115,11 @@ def test_params_restrict_the_run_to_one_sales_org(world):
     in_org = pg.get_first("SELECT count(*) FROM card_subscriber WHERE sales_org_cd = %s", parameters=(org,))[0]
     run = run_dag(world, T2, conf={"sales_orgs": [org]})
     assert run["orgs_fetched"] == 1 and run["cards_written"] == in_org
-    by_run = dict(pg.get_records("SELECT sales_org_cd, count(DISTINCT run_id) FROM user_scenario_result"
-                                 " WHERE data_interval_end = %s GROUP BY sales_org_cd", parameters=(T2,)))
+    by_run = dict(
+        pg.get_records(
+            "SELECT sales_org_cd, count(DISTINCT run_id) FROM user_scenario_result"
+            " WHERE data_interval_end = %s GROUP BY sales_org_cd",
+            parameters=(T2,),
+        )
+    )
     assert by_run == {org: 1}

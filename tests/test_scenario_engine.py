@@ -61,14 +61,18 @@ SALES_SCHEMA = FrameSchema({"account": TEXT, "target": AMOUNT, "est": AMOUNT})
 
 def test_filter_keeps_rows_meeting_every_condition_and_never_nulls() -> None:
     ctx = HandMadeFrames(2, sales=SALES)
-    out = run_action("filter", {"frame": "sales", "where": ["target != 0", "account == 'A'"]}, {"sales": SALES_SCHEMA}, ctx)
+    out = run_action(
+        "filter", {"frame": "sales", "where": ["target != 0", "account == 'A'"]}, {"sales": SALES_SCHEMA}, ctx
+    )
     assert records(out) == [
         {"_aud": 0, "account": "A", "target": 1000, "est": 500},
         {"_aud": 1, "account": "A", "target": 250, "est": None},
     ]
     nulls = run_action("filter", {"frame": "sales", "where": ["est is null"]}, {"sales": SALES_SCHEMA}, ctx)
     assert nulls["account"].tolist() == ["A"] and nulls["_aud"].tolist() == [1]
-    decimal = run_action("filter", {"frame": "sales", "where": ["target >= 2.5", "target < 10"]}, {"sales": SALES_SCHEMA}, ctx)
+    decimal = run_action(
+        "filter", {"frame": "sales", "where": ["target >= 2.5", "target < 10"]}, {"sales": SALES_SCHEMA}, ctx
+    )
     assert decimal["target"].tolist() == [250, 300]  # 2.5 and 10 compared exactly in cents
 
 
@@ -94,7 +98,9 @@ def test_derive_sub_add_percent_and_coalesce() -> None:
 
 def test_group_sums_per_audience_and_key_with_null_as_zero() -> None:
     ctx = HandMadeFrames(2, sales=SALES)
-    out = run_action("group", {"frame": "sales", "by": ["account"], "sum": ["target", "est"]}, {"sales": SALES_SCHEMA}, ctx)
+    out = run_action(
+        "group", {"frame": "sales", "by": ["account"], "sum": ["target", "est"]}, {"sales": SALES_SCHEMA}, ctx
+    )
     assert records(out) == [
         {"_aud": 0, "account": "A", "target": 1000, "est": 550},
         {"_aud": 0, "account": "B", "target": 0, "est": 100},
@@ -127,7 +133,9 @@ def test_rank_orders_per_audience_and_group_drops_null_keys_and_limits() -> None
     ctx = HandMadeFrames(2, f=frame)
     out = run_action("rank", {"frame": "f", "order_by": ["value desc", "name"], "limit": 2}, schemas, ctx)
     assert list(zip(out["_aud"], out["name"])) == [(0, "e"), (0, "a"), (1, "n1")]
-    within = run_action("rank", {"frame": "f", "order_by": ["value asc", "name asc"], "within": ["grp"], "limit": 1}, schemas, ctx)
+    within = run_action(
+        "rank", {"frame": "f", "order_by": ["value asc", "name asc"], "within": ["grp"], "limit": 1}, schemas, ctx
+    )
     assert list(zip(within["_aud"], within["grp"], within["name"])) == [(0, "x", "a"), (0, "y", "c"), (1, "x", "n1")]
 
 
@@ -151,7 +159,9 @@ def test_rank_orders_exact_ratios_that_share_a_float() -> None:
 
 
 def test_join_semi_and_inner_match_within_the_audience_only() -> None:
-    wanted = pd.DataFrame({"_aud": [0, 1], "account": pd.Series(["B", "A"], dtype="str"), "score": pd.Series([3, 4], dtype="int64")})
+    wanted = pd.DataFrame(
+        {"_aud": [0, 1], "account": pd.Series(["B", "A"], dtype="str"), "score": pd.Series([3, 4], dtype="int64")}
+    )
     schemas = {"sales": SALES_SCHEMA, "wanted": FrameSchema({"account": TEXT, "score": COUNT})}
     ctx = HandMadeFrames(2, sales=SALES, wanted=wanted)
     semi = run_action("join", {"frame": "sales", "to": "wanted", "keys": ["account"], "how": "semi"}, schemas, ctx)
@@ -219,19 +229,63 @@ def write(tmp_path: Path, text: str, name: str = "tiny.yaml") -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("action: rank", "action: sort_of", "tiny.yaml, step 3 'biggest' (sort_of): unknown action 'sort_of'; known: derive, filter"),
+        (
+            "action: rank",
+            "action: sort_of",
+            "tiny.yaml, step 3 'biggest' (sort_of): unknown action 'sort_of'; known: derive, filter",
+        ),
         ("    sum: [target, est_sales]\n", "", "tiny.yaml, step 2 'per_account' (group): missing argument sum"),
-        ("    limit: 3", "    limit: 3\n    colour: red", "tiny.yaml, step 3 'biggest' (rank): unknown argument colour; rank takes: frame, order_by, limit, within"),
-        ("limit: 3", "limit: three", "tiny.yaml, step 3 'biggest' (rank): argument limit must be a whole number above 0, got 'three'"),
-        ("by: [account]", "by: account", "tiny.yaml, step 2 'per_account' (group): argument by must be a non-empty list of strings"),
-        ("frame: per_account", "frame: per_acount", "tiny.yaml, step 3 'biggest' (rank): unknown frame 'per_acount' in frame; known: rows, per_account"),
-        ("order_by: [target desc", "order_by: [tgt desc", "tiny.yaml, step 3 'biggest' (rank): unknown column 'tgt' in order_by; known: account, target, est_sales"),
-        ("order_by: [target desc", "order_by: [target sideways", "tiny.yaml, step 3 'biggest' (rank): order_by entry 'target sideways' is not 'column [asc|desc]'"),
-        ("sum: [target]", "sum: [group]", "tiny.yaml, step 4 'totals' (total): column 'group' in sum is text; sum needs amount or count"),
+        (
+            "    limit: 3",
+            "    limit: 3\n    colour: red",
+            "tiny.yaml, step 3 'biggest' (rank): unknown argument colour; rank takes: frame, order_by, limit, within",
+        ),
+        (
+            "limit: 3",
+            "limit: three",
+            "tiny.yaml, step 3 'biggest' (rank): argument limit must be a whole number above 0, got 'three'",
+        ),
+        (
+            "by: [account]",
+            "by: account",
+            "tiny.yaml, step 2 'per_account' (group): argument by must be a non-empty list of strings",
+        ),
+        (
+            "frame: per_account",
+            "frame: per_acount",
+            "tiny.yaml, step 3 'biggest' (rank): unknown frame 'per_acount' in frame; known: rows, per_account",
+        ),
+        (
+            "order_by: [target desc",
+            "order_by: [tgt desc",
+            "tiny.yaml, step 3 'biggest' (rank): unknown column 'tgt' in order_by; known: account, target, est_sales",
+        ),
+        (
+            "order_by: [target desc",
+            "order_by: [target sideways",
+            "tiny.yaml, step 3 'biggest' (rank): order_by entry 'target sideways' is not 'column [asc|desc]'",
+        ),
+        (
+            "sum: [target]",
+            "sum: [group]",
+            "tiny.yaml, step 4 'totals' (total): column 'group' in sum is text; sum needs amount or count",
+        ),
         ("  - id: totals", "  - id: biggest", "tiny.yaml, step 4 'biggest' (total): duplicate step id 'biggest'"),
-        ("source: SALES_ORG", "source: SALES_ORGS", "tiny.yaml, step 1 'rows' (scope): unknown source 'SALES_ORGS'; known: SALES_TOTAL, SALES_ORG, ORDER_STATUS"),
-        ("Target Plan,", "Target  Plan,", "tiny.yaml, step 1 'rows' (scope): unknown column 'Target  Plan' of SALES_ORG in columns; known: GSCM Account"),
-        ("  - id: per_account\n", "  - id: per account\n", "tiny.yaml, step 2 'per account' (group): id must start with a letter"),
+        (
+            "source: SALES_ORG",
+            "source: SALES_ORGS",
+            "tiny.yaml, step 1 'rows' (scope): unknown source 'SALES_ORGS'; known: SALES_TOTAL, SALES_ORG, ORDER_STATUS",
+        ),
+        (
+            "Target Plan,",
+            "Target  Plan,",
+            "tiny.yaml, step 1 'rows' (scope): unknown column 'Target  Plan' of SALES_ORG in columns; known: GSCM Account",
+        ),
+        (
+            "  - id: per_account\n",
+            "  - id: per account\n",
+            "tiny.yaml, step 2 'per account' (group): id must start with a letter",
+        ),
         ("  - id: rows\n    action: scope", "  - id: rows\n", "tiny.yaml, step 1 'rows': unknown action None"),
     ],
 )
@@ -317,7 +371,10 @@ DERIVE_STEP = """\
 @pytest.mark.parametrize(
     ("expression", "expected"),
     [
-        ("{times: [target, est_sales]}", "unknown operation 'times' in columns.new; known: add, sub, percent, coalesce"),
+        (
+            "{times: [target, est_sales]}",
+            "unknown operation 'times' in columns.new; known: add, sub, percent, coalesce",
+        ),
         ("{sub: [target]}", "sub in columns.new takes a list of exactly 2 arguments"),
         ("{add: [target, account]}", "column 'account' in columns.new is text"),
         ("{coalesce: [target, 'zero']}", "coalesce in columns.new: 'zero' cannot stand for a value of a amount column"),
@@ -334,16 +391,52 @@ def test_derive_errors(tmp_path: Path, expression: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("  - id: accounts\n", "  - id: accounts\n    colour: red\n", "tiny.yaml, page 1 'accounts': must be a mapping with id, fields and optionally list"),
-        ("{frame: totals, column: target}", "{frame: totals, column: tgt}", "tiny.yaml, page 1 'accounts': unknown column 'tgt' in field 'total_target'; known: target"),
-        ("{frame: totals, column: target}", "{frame: biggest, column: target}", "tiny.yaml, page 1 'accounts': field 'total_target': frame 'biggest' may hold several rows per audience"),
-        ("{context: sales_org_cd}", "{context: weather}", "tiny.yaml, page 1 'accounts': field 'org': unknown context 'weather'; known: sales_org_cd, currency, period, as_of"),
-        ("{context: sales_org_cd}", "target", "tiny.yaml, page 1 'accounts': field 'org': a column name is only allowed inside"),
+        (
+            "  - id: accounts\n",
+            "  - id: accounts\n    colour: red\n",
+            "tiny.yaml, page 1 'accounts': must be a mapping with id, fields and optionally list",
+        ),
+        (
+            "{frame: totals, column: target}",
+            "{frame: totals, column: tgt}",
+            "tiny.yaml, page 1 'accounts': unknown column 'tgt' in field 'total_target'; known: target",
+        ),
+        (
+            "{frame: totals, column: target}",
+            "{frame: biggest, column: target}",
+            "tiny.yaml, page 1 'accounts': field 'total_target': frame 'biggest' may hold several rows per audience",
+        ),
+        (
+            "{context: sales_org_cd}",
+            "{context: weather}",
+            "tiny.yaml, page 1 'accounts': field 'org': unknown context 'weather'; known: sales_org_cd, currency, period, as_of",
+        ),
+        (
+            "{context: sales_org_cd}",
+            "target",
+            "tiny.yaml, page 1 'accounts': field 'org': a column name is only allowed inside",
+        ),
         ("list: biggest", "list: smallest", "tiny.yaml, page 1 'accounts': field 'accounts': unknown frame 'smallest'"),
-        ("{account: account,", "{account: acount,", "tiny.yaml, page 1 'accounts': unknown column 'acount' in field 'accounts.account'; known: account, target, est_sales"),
-        ("{account: account,", "{account: {list: rows, fields: {g: group}},", "tiny.yaml, page 1 'accounts': field 'accounts.account': a list inside a row needs match"),
-        ("{account: account,", "{account: {list: rows, match: [group], fields: {g: group}},", "tiny.yaml, page 1 'accounts': unknown column 'group' in match of 'accounts.account' (parent row)"),
-        ("{context: sales_org_cd}", "{context: sales_org_cd, column: x}", "tiny.yaml, page 1 'accounts': field 'org' must be a column name or one of"),
+        (
+            "{account: account,",
+            "{account: acount,",
+            "tiny.yaml, page 1 'accounts': unknown column 'acount' in field 'accounts.account'; known: account, target, est_sales",
+        ),
+        (
+            "{account: account,",
+            "{account: {list: rows, fields: {g: group}},",
+            "tiny.yaml, page 1 'accounts': field 'accounts.account': a list inside a row needs match",
+        ),
+        (
+            "{account: account,",
+            "{account: {list: rows, match: [group], fields: {g: group}},",
+            "tiny.yaml, page 1 'accounts': unknown column 'group' in match of 'accounts.account' (parent row)",
+        ),
+        (
+            "{context: sales_org_cd}",
+            "{context: sales_org_cd, column: x}",
+            "tiny.yaml, page 1 'accounts': field 'org' must be a column name or one of",
+        ),
     ],
 )
 def test_page_errors_name_file_page_and_problem(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -367,7 +460,10 @@ def test_duplicate_page_id(tmp_path: Path) -> None:
         (BASE.split("pages:")[0], "tiny.yaml: missing key pages"),
         (BASE + "colour: red\n", "tiny.yaml: unknown key colour; allowed: description, pages, steps"),
         ("steps: []\npages: []\n", "tiny.yaml: steps must be a non-empty list"),
-        (BASE.replace("pages:\n", "pages: []\n").split("  - id: accounts")[0], "tiny.yaml: pages must be a non-empty list"),
+        (
+            BASE.replace("pages:\n", "pages: []\n").split("  - id: accounts")[0],
+            "tiny.yaml: pages must be a non-empty list",
+        ),
         ("description: [1]\n" + BASE, "tiny.yaml: description must be a string"),
     ],
 )
@@ -392,7 +488,17 @@ def test_a_new_scenario_runs_without_engine_changes(tmp_path: Path, monkeypatch:
     def row(org: str, account: str, group: str, material: str, target: float | None, est: float | None) -> list[Any]:
         return [org, account, "s", group, "p", material, target, est, None]
 
-    columns = ["SALES_ORG_CD", "GSCM Account", "SoldTo", "GSCM P/Group", "GSCM Product", "Material", "Target Plan", "Est. Sales", "Ach. vs Target Plan"]
+    columns = [
+        "SALES_ORG_CD",
+        "GSCM Account",
+        "SoldTo",
+        "GSCM P/Group",
+        "GSCM Product",
+        "Material",
+        "Target Plan",
+        "Est. Sales",
+        "Ach. vs Target Plan",
+    ]
     sales_org = pd.DataFrame(
         [
             row("5503", "0050091", "PG1", "M1", 10.005, 1.0),
@@ -402,21 +508,53 @@ def test_a_new_scenario_runs_without_engine_changes(tmp_path: Path, monkeypatch:
             row("1010", "0050091", "PG1", "M1", 500.0, 5.0),  # another org
         ],
         columns=columns,
-    ).astype({c: "str" for c in columns[:6]} | {c: "float64" for c in columns[6:]})
+    ).astype(dict.fromkeys(columns[:6], "str") | dict.fromkeys(columns[6:], "float64"))
     subscribers = [
-        {"user_id": "u1", "sales_org_cd": "5503", "accounts": ["0050091", "0000007"], "product_groups": None, "locale": "ko-KR", "scenarios": ["zz_account_totals_test"]},
-        {"user_id": "u2", "sales_org_cd": "5503", "accounts": ["0050091"], "product_groups": ["PG1"], "locale": "en-US", "scenarios": None},
+        {
+            "user_id": "u1",
+            "sales_org_cd": "5503",
+            "accounts": ["0050091", "0000007"],
+            "product_groups": None,
+            "locale": "ko-KR",
+            "scenarios": ["zz_account_totals_test"],
+        },
+        {
+            "user_id": "u2",
+            "sales_org_cd": "5503",
+            "accounts": ["0050091"],
+            "product_groups": ["PG1"],
+            "locale": "en-US",
+            "scenarios": None,
+        },
     ]
     context = {"5503": {"currency": "KRW", "period": "2026.11", "as_of": "2026-11-26T10:00:00+00:00"}}
     results = run_batch(scenario, subscribers, {"SALES_ORG": sales_org}, context)
     assert [(r.user_ids, r.pages) for r in results] == [
-        (["u1"], {"accounts": {"org": "5503", "total_target": 70.01, "accounts": [
-            {"account": "0000007", "target": 40.0, "est_sales": 2.5},
-            {"account": "0050091", "target": 30.01, "est_sales": 1.0},
-        ]}}),
-        (["u2"], {"accounts": {"org": "5503", "total_target": 10.01, "accounts": [
-            {"account": "0050091", "target": 10.01, "est_sales": 1.0},
-        ]}}),
+        (
+            ["u1"],
+            {
+                "accounts": {
+                    "org": "5503",
+                    "total_target": 70.01,
+                    "accounts": [
+                        {"account": "0000007", "target": 40.0, "est_sales": 2.5},
+                        {"account": "0050091", "target": 30.01, "est_sales": 1.0},
+                    ],
+                }
+            },
+        ),
+        (
+            ["u2"],
+            {
+                "accounts": {
+                    "org": "5503",
+                    "total_target": 10.01,
+                    "accounts": [
+                        {"account": "0050091", "target": 10.01, "est_sales": 1.0},
+                    ],
+                }
+            },
+        ),
     ]
 
 

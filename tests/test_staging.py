@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from include import staging
 
@@ -16,7 +16,7 @@ def test_attempts_are_separate_and_old_ones_are_pruned(tmp_path, monkeypatch):
     assert ":" not in first.parent.name and "+" not in first.parent.name
     old = staging.open_area("manual__old", "planC")
     stamp = old / staging.OPENED_FILE
-    stamp.write_text(json.dumps({"opened_at": (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()}))
+    stamp.write_text(json.dumps({"opened_at": (datetime.now(UTC) - timedelta(days=3)).isoformat()}))
     (staging.last_good("5503") / "meta.json").parent.mkdir(parents=True)
     (staging.last_good("5503") / "meta.json").write_text("{}")
 

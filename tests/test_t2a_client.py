@@ -42,10 +42,29 @@ CONTRACT = Path(__file__).resolve().parents[1].parent / "shared" / "contracts" /
 
 # Header lists copied by hand from the contract page.
 TOTAL_HEADERS = ["GSCM Account", "Target Plan", "Est. Sales", "Ach. vs Target Plan", "Billing", "Growth(%) Y-1"]
-ORDER_HEADERS = ["GSCM Account", "Material", "Billed Order", "Open Order", "Blocked Order", "Upcoming Order",
-                 "Credit Block", "Delivery Block", "Unconfirmed Delay", "DO Delay", "Incomplete"]
-SALES_ORG_HEADERS = ["GSCM Account", "SoldTo", "GSCM P/Group", "GSCM Product", "Material", "Target Plan",
-                     "Est. Sales", "Ach. vs Target Plan"]
+ORDER_HEADERS = [
+    "GSCM Account",
+    "Material",
+    "Billed Order",
+    "Open Order",
+    "Blocked Order",
+    "Upcoming Order",
+    "Credit Block",
+    "Delivery Block",
+    "Unconfirmed Delay",
+    "DO Delay",
+    "Incomplete",
+]
+SALES_ORG_HEADERS = [
+    "GSCM Account",
+    "SoldTo",
+    "GSCM P/Group",
+    "GSCM Product",
+    "Material",
+    "Target Plan",
+    "Est. Sales",
+    "Ach. vs Target Plan",
+]
 
 
 def body(content: object, query: str = "SALES_TOTAL") -> str:
@@ -65,8 +84,14 @@ TOTAL_ROWS = [
 
 # ----- parse_response: the quirks ------------------------------------------------------------
 def test_bom_and_no_break_spaces_are_normalised_and_cells_kept_as_sent():
-    wire_headers = ["GSCM\u00a0Account", "Target Plan", "Est.\u00a0Sales", "Ach.\u00a0vs\u00a0Target Plan",
-                    "Billing", "Growth(%) Y-1"]
+    wire_headers = [
+        "GSCM\u00a0Account",
+        "Target Plan",
+        "Est.\u00a0Sales",
+        "Ach.\u00a0vs\u00a0Target Plan",
+        "Billing",
+        "Growth(%) Y-1",
+    ]
     extract = parse_response(body(content(wire_headers, TOTAL_ROWS)), query="SALES_TOTAL", org="5503")
     assert extract.query == "SALES_TOTAL"
     assert extract.headers == TOTAL_HEADERS
@@ -77,8 +102,9 @@ def test_bom_and_no_break_spaces_are_normalised_and_cells_kept_as_sent():
 
 def test_body_as_utf8_bytes_with_korean_identifiers():
     rows = [["5503", "서울상사", "KRW", "+9"], ["5504", "Zürich AG", "CHF", "+1"]]
-    raw = body(content(["SALES_ORG_CD", "SALES_ORG_NM", "CUR", "TZ_OFFSET"], rows, bom=False),
-               "SALES_ORG_LIST").encode("utf-8")
+    raw = body(content(["SALES_ORG_CD", "SALES_ORG_NM", "CUR", "TZ_OFFSET"], rows, bom=False), "SALES_ORG_LIST").encode(
+        "utf-8"
+    )
     assert parse_response(raw, query="SALES_ORG_LIST", org=None).rows == rows
 
 
@@ -106,28 +132,47 @@ MALFORMED_TOTAL = [
     ("content NaN", body(content(TOTAL_HEADERS, [["1", float("nan"), 1, 1, 1, 1]])), "meta.content is not JSON"),
     ("content without rows", body('{"headers": []}'), "an object with a 'headers' list and a 'rows' list"),
     ("header missing", body(content(TOTAL_HEADERS[:4] + TOTAL_HEADERS[5:], [])), "headers missing ['Billing']"),
-    ("header extra", body(content(TOTAL_HEADERS + ["Region"], [])), "headers unexpected ['Region']"),
-    ("header repeated", body(content(TOTAL_HEADERS + ["Billing"], [])), "headers repeated ['Billing']"),
+    ("header extra", body(content([*TOTAL_HEADERS, "Region"], [])), "headers unexpected ['Region']"),
+    ("header repeated", body(content([*TOTAL_HEADERS, "Billing"], [])), "headers repeated ['Billing']"),
     ("headers out of order", body(content(_swap(TOTAL_HEADERS, 1, 2), [])), "headers out of order"),
-    ("row too short", body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], TOTAL_ROWS[1][:5]])),
-     "row 2 has 5 cells, expected 6"),
+    (
+        "row too short",
+        body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], TOTAL_ROWS[1][:5]])),
+        "row 2 has 5 cells, expected 6",
+    ),
     ("row not a list", body(content(TOTAL_HEADERS, [{"GSCM Account": "1"}])), "row 1 has a JSON dict, expected 6"),
-    ("string amount", body(content(TOTAL_HEADERS, [["5009095", "1,234.50", 1, 1, 1, 1]])),
-     "row 1, column 'Target Plan': \"1,234.50\" is not a number or null"),
-    ("bool percent", body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], ["5009096", 1, 1, True, 1, 1]])),
-     "row 2, column 'Ach. vs Target Plan': true is not a number or null"),
-    ("numeric identifier", body(content(TOTAL_HEADERS, [[5009095, 1, 1, 1, 1, 1]])),
-     "row 1, column 'GSCM Account': 5009095 is not a string"),
-    ("null identifier", body(content(TOTAL_HEADERS, [[None, 1, 1, 1, 1, 1]])),
-     "row 1, column 'GSCM Account': null is not a string"),
-    ("duplicate key", body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], TOTAL_ROWS[2], TOTAL_ROWS[0]])),
-     "duplicate key (GSCM Account='5009095') in rows 1 and 3"),
+    (
+        "string amount",
+        body(content(TOTAL_HEADERS, [["5009095", "1,234.50", 1, 1, 1, 1]])),
+        "row 1, column 'Target Plan': \"1,234.50\" is not a number or null",
+    ),
+    (
+        "bool percent",
+        body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], ["5009096", 1, 1, True, 1, 1]])),
+        "row 2, column 'Ach. vs Target Plan': true is not a number or null",
+    ),
+    (
+        "numeric identifier",
+        body(content(TOTAL_HEADERS, [[5009095, 1, 1, 1, 1, 1]])),
+        "row 1, column 'GSCM Account': 5009095 is not a string",
+    ),
+    (
+        "null identifier",
+        body(content(TOTAL_HEADERS, [[None, 1, 1, 1, 1, 1]])),
+        "row 1, column 'GSCM Account': null is not a string",
+    ),
+    (
+        "duplicate key",
+        body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], TOTAL_ROWS[2], TOTAL_ROWS[0]])),
+        "duplicate key (GSCM Account='5009095') in rows 1 and 3",
+    ),
     ("other query's answer", body(content(TOTAL_HEADERS, []), "SALES_ORG"), "meta.query is 'SALES_ORG'"),
 ]
 
 
-@pytest.mark.parametrize("raw, expected", [(raw, exp) for _, raw, exp in MALFORMED_TOTAL],
-                         ids=[name for name, _, _ in MALFORMED_TOTAL])
+@pytest.mark.parametrize(
+    "raw, expected", [(raw, exp) for _, raw, exp in MALFORMED_TOTAL], ids=[name for name, _, _ in MALFORMED_TOTAL]
+)
 def test_malformed_sales_total_names_org_query_and_problem(raw, expected):
     with pytest.raises(T2AMalformedResponse) as info:
         parse_response(raw, query="SALES_TOTAL", org="5503")
@@ -140,16 +185,26 @@ def test_malformed_sales_total_names_org_query_and_problem(raw, expected):
 ORDER_ROW = ["5009095", "M-1", 1.5, None, 0, 2, 0, 1, 0, 0, 3]
 
 
-@pytest.mark.parametrize("column, cell, shown", [
-    ("Credit Block", -1, "-1"), ("Delivery Block", 1.0, "1.0"), ("Incomplete", None, "null"),
-    ("DO Delay", "2", '"2"'), ("Unconfirmed Delay", False, "false"),
-])
+@pytest.mark.parametrize(
+    "column, cell, shown",
+    [
+        ("Credit Block", -1, "-1"),
+        ("Delivery Block", 1.0, "1.0"),
+        ("Incomplete", None, "null"),
+        ("DO Delay", "2", '"2"'),
+        ("Unconfirmed Delay", False, "false"),
+    ],
+)
 def test_issue_counts_must_be_non_negative_integers(column, cell, shown):
     row = list(ORDER_ROW)
     row[ORDER_HEADERS.index(column)] = cell
-    raw = body(content(ORDER_HEADERS, [ORDER_ROW[:1] + ["M-0"] + ORDER_ROW[2:], row]), "ORDER_STATUS")
-    with pytest.raises(T2AMalformedResponse, match=re.escape(
-            f"sales org 7001, query ORDER_STATUS: row 2, column '{column}': {shown} is not a non-negative integer")):
+    raw = body(content(ORDER_HEADERS, [[*ORDER_ROW[:1], "M-0", *ORDER_ROW[2:]], row]), "ORDER_STATUS")
+    with pytest.raises(
+        T2AMalformedResponse,
+        match=re.escape(
+            f"sales org 7001, query ORDER_STATUS: row 2, column '{column}': {shown} is not a non-negative integer"
+        ),
+    ):
         parse_response(raw, query="ORDER_STATUS", org="7001")
 
 
@@ -157,8 +212,10 @@ def test_duplicate_two_column_key_names_both_values_and_rows():
     row = ["5009095", "서울상사", "TV", "TV Pro", "TV-10001", 1.0, 2.0, 200.0]
     other = ["5009095", "서울상사", "TV", "TV Pro", "TV-10002", 1.0, 2.0, 200.0]
     raw = body(content(SALES_ORG_HEADERS, [row, other, list(row)]), "SALES_ORG")
-    with pytest.raises(T2AMalformedResponse, match=re.escape(
-            "duplicate key (GSCM Account='5009095', Material='TV-10001') in rows 1 and 3")):
+    with pytest.raises(
+        T2AMalformedResponse,
+        match=re.escape("duplicate key (GSCM Account='5009095', Material='TV-10001') in rows 1 and 3"),
+    ):
         parse_response(raw, query="SALES_ORG", org="5503")
 
 
@@ -182,25 +239,40 @@ def test_query_specs_follow_the_contract_page():
     kinds = QUERIES["ORDER_STATUS"].kinds
     assert [kinds[h] for h in ORDER_HEADERS] == ["identifier"] * 2 + ["amount"] * 4 + ["count"] * 5
     assert [QUERIES["SALES_TOTAL"].kinds[h] for h in TOTAL_HEADERS] == [
-        "identifier", "amount", "amount", "percent", "amount", "percent"]
+        "identifier",
+        "amount",
+        "amount",
+        "percent",
+        "amount",
+        "percent",
+    ]
 
 
 # ----- periods --------------------------------------------------------------------------------
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
-@pytest.mark.parametrize("interval_end, tz_offset, expected", [
-    (dt.datetime(2026, 11, 30, 20, 0, tzinfo=UTC), "+9", ("2026.12", "202612", "2026-12-01")),
-    (dt.datetime(2026, 11, 30, 20, 0, tzinfo=UTC), "-5", ("2026.11", "202611", "2026-11-30")),
-    (dt.datetime(2026, 12, 1, 3, 0, tzinfo=UTC), "-5", ("2026.11", "202611", "2026-11-30")),
-    (dt.datetime(2026, 11, 30, 18, 29, tzinfo=UTC), "+5.5", ("2026.11", "202611", "2026-11-30")),
-    (dt.datetime(2026, 11, 30, 18, 30, tzinfo=UTC), "+5.5", ("2026.12", "202612", "2026-12-01")),
-    (dt.datetime(2026, 12, 31, 23, 59, tzinfo=UTC), "0", ("2026.12", "202612", "2026-12-31")),
-    (dt.datetime(2027, 1, 1, 7, 59, tzinfo=dt.timezone(dt.timedelta(hours=9))), "+1",
-     ("2026.12", "202612", "2026-12-31")),
-    (dt.datetime(2027, 1, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))), "+1",
-     ("2027.01", "202701", "2027-01-01")),
-])
+@pytest.mark.parametrize(
+    "interval_end, tz_offset, expected",
+    [
+        (dt.datetime(2026, 11, 30, 20, 0, tzinfo=UTC), "+9", ("2026.12", "202612", "2026-12-01")),
+        (dt.datetime(2026, 11, 30, 20, 0, tzinfo=UTC), "-5", ("2026.11", "202611", "2026-11-30")),
+        (dt.datetime(2026, 12, 1, 3, 0, tzinfo=UTC), "-5", ("2026.11", "202611", "2026-11-30")),
+        (dt.datetime(2026, 11, 30, 18, 29, tzinfo=UTC), "+5.5", ("2026.11", "202611", "2026-11-30")),
+        (dt.datetime(2026, 11, 30, 18, 30, tzinfo=UTC), "+5.5", ("2026.12", "202612", "2026-12-01")),
+        (dt.datetime(2026, 12, 31, 23, 59, tzinfo=UTC), "0", ("2026.12", "202612", "2026-12-31")),
+        (
+            dt.datetime(2027, 1, 1, 7, 59, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            "+1",
+            ("2026.12", "202612", "2026-12-31"),
+        ),
+        (
+            dt.datetime(2027, 1, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            "+1",
+            ("2027.01", "202701", "2027-01-01"),
+        ),
+    ],
+)
 def test_reporting_period_is_org_local_at_interval_end(interval_end, tz_offset, expected):
     assert reporting_period(interval_end, tz_offset) == ReportingPeriod(*expected)
 
@@ -241,8 +313,9 @@ class Admin:
         self.auth = {"Authorization": f"Bearer {TOKEN}"}
 
     def faults(self, *rules: dict) -> None:
-        requests.post(f"{self.base_url}/_admin/faults", json=list(rules), headers=self.auth,
-                      timeout=5).raise_for_status()
+        requests.post(
+            f"{self.base_url}/_admin/faults", json=list(rules), headers=self.auth, timeout=5
+        ).raise_for_status()
 
     def reset(self) -> None:
         requests.delete(f"{self.base_url}/_admin/faults", headers=self.auth, timeout=5).raise_for_status()
@@ -281,8 +354,11 @@ def ordinary_org(standin) -> SalesOrg:
 
 
 def period_keys(period: ReportingPeriod) -> dict[str, int]:
-    return {"SALES_ORG": int(period.month_compact), "SALES_TOTAL": int(period.month_compact),
-            "ORDER_STATUS": int(period.date.replace("-", ""))}
+    return {
+        "SALES_ORG": int(period.month_compact),
+        "SALES_TOTAL": int(period.month_compact),
+        "ORDER_STATUS": int(period.date.replace("-", "")),
+    }
 
 
 def test_list_sales_orgs_returns_the_served_orgs(client, standin):
@@ -309,14 +385,17 @@ def test_orgs_without_rows_answer_zero_rows(client, standin):
             assert client.query(name, params).rows == []
 
 
-@pytest.mark.parametrize("variant, expected", [
-    ("not_json", "response body is not JSON"),
-    ("content_not_json", "meta.content is not JSON"),
-    ("missing_header", "headers missing ['Growth(%) Y-1']"),
-    ("row_length", "row 1 has 5 cells, expected 6"),
-    ("non_number", "row 1, column 'Target Plan': \"1,234.50\" is not a number or null"),
-    ("duplicate_key", "duplicate key (GSCM Account="),
-])
+@pytest.mark.parametrize(
+    "variant, expected",
+    [
+        ("not_json", "response body is not JSON"),
+        ("content_not_json", "meta.content is not JSON"),
+        ("missing_header", "headers missing ['Growth(%) Y-1']"),
+        ("row_length", "row 1 has 5 cells, expected 6"),
+        ("non_number", "row 1, column 'Target Plan': \"1,234.50\" is not a number or null"),
+        ("duplicate_key", "duplicate key (GSCM Account="),
+    ],
+)
 def test_malformed_responses_fail_at_once_naming_org_and_query(client, standin, admin, variant, expected):
     org = ordinary_org(standin)
     admin.faults({"org": org.code, "query": "SALES_TOTAL", "kind": "malformed", "variant": variant})
@@ -340,7 +419,7 @@ def fixed_answer_server(answer: bytes):
     """Another server that follows the page's shape, answering every POST with `answer`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
             self.send_header("Content-Length", str(len(answer)))
@@ -360,17 +439,22 @@ def fixed_answer_server(answer: bytes):
         server.server_close()
 
 
-@pytest.mark.parametrize("row, expected", [
-    (["5503", "서울상사", "KRW", "+9h"], "sales org 5503, query SALES_ORG_LIST: row 2: TZ_OFFSET '+9h' is not"),
-    (["5503", "서울상사", "KRW", "+5.3"], "sales org 5503, query SALES_ORG_LIST: row 2: TZ_OFFSET '+5.3' is not"),
-    (["5503", "서울상사", "won", "+9"], "sales org 5503, query SALES_ORG_LIST: row 2: CUR 'won' is not"),
-])
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        (["5503", "서울상사", "KRW", "+9h"], "sales org 5503, query SALES_ORG_LIST: row 2: TZ_OFFSET '+9h' is not"),
+        (["5503", "서울상사", "KRW", "+5.3"], "sales org 5503, query SALES_ORG_LIST: row 2: TZ_OFFSET '+5.3' is not"),
+        (["5503", "서울상사", "won", "+9"], "sales org 5503, query SALES_ORG_LIST: row 2: CUR 'won' is not"),
+    ],
+)
 def test_bad_org_attributes_are_malformed_naming_the_org(monkeypatch, row, expected):
     rows = [["4001", "미국 판매법인", "USD", "-5"], row]
     answer = body(content(["SALES_ORG_CD", "SALES_ORG_NM", "CUR", "TZ_OFFSET"], rows), "SALES_ORG_LIST")
     with fixed_answer_server(answer.encode()) as port:
-        monkeypatch.setenv("AIRFLOW_CONN_T2A_API", json.dumps(
-            {"conn_type": "http", "host": "127.0.0.1", "port": port, "password": TOKEN}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_T2A_API",
+            json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port, "password": TOKEN}),
+        )
         with pytest.raises(T2AMalformedResponse, match=re.escape(expected)) as info:
             T2AClient().list_sales_orgs()
     assert info.value.org == "5503"
@@ -445,12 +529,15 @@ def _permanent(client, standin, admin, case):
     return client.query("SALES_ORG", params)
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("400", "HTTP 400 (bad request): SALES_ORG: month '202611' is not YYYY.MM"),
-    ("404", "HTTP 404 (unknown sales org): unknown sales_org_cd '0000'"),
-    ("403", "HTTP 403: T2A rejected the bearer token; check the password of Airflow connection 't2a_api'"),
-    ("418", "HTTP 418 (unexpected status): injected fault: HTTP 418"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("400", "HTTP 400 (bad request): SALES_ORG: month '202611' is not YYYY.MM"),
+        ("404", "HTTP 404 (unknown sales org): unknown sales_org_cd '0000'"),
+        ("403", "HTTP 403: T2A rejected the bearer token; check the password of Airflow connection 't2a_api'"),
+        ("418", "HTTP 418 (unexpected status): injected fault: HTTP 418"),
+    ],
+)
 def test_permanent_errors_are_not_retried(client, standin, admin, case, expected):
     with pytest.raises(T2APermanentError) as info:
         _permanent(client, standin, admin, case)
@@ -463,8 +550,10 @@ def test_wrong_token_names_the_connection_never_the_token(monkeypatch, standin, 
     set_connection(monkeypatch, standin, password=wrong)
     with pytest.raises(T2APermanentError) as info:
         T2AClient(backoff_base=0.01).list_sales_orgs()
-    assert str(info.value) == ("query SALES_ORG_LIST: HTTP 401: T2A rejected the bearer token; "
-                               "check the password of Airflow connection 't2a_api'")
+    assert str(info.value) == (
+        "query SALES_ORG_LIST: HTTP 401: T2A rejected the bearer token; "
+        "check the password of Airflow connection 't2a_api'"
+    )
     assert wrong not in str(info.value)
     assert admin.requests_by_status() == {(None, "SALES_ORG_LIST", 401): 1}
 
@@ -475,12 +564,14 @@ def test_login_on_the_connection_does_not_turn_the_token_into_basic_auth(monkeyp
     assert admin.requests_by_status() == {(None, "SALES_ORG_LIST", 200): 1}
 
 
-@pytest.mark.parametrize("password, conn_id, expected", [
-    (None, "t2a_api", "Airflow connection 't2a_api' has no password (the bearer token)"),
-    (TOKEN, "t2a_missing", "Airflow connection 't2a_missing' cannot be read"),
-])
-def test_connection_problems_are_permanent_and_send_nothing(monkeypatch, standin, admin, password, conn_id,
-                                                            expected):
+@pytest.mark.parametrize(
+    "password, conn_id, expected",
+    [
+        (None, "t2a_api", "Airflow connection 't2a_api' has no password (the bearer token)"),
+        (TOKEN, "t2a_missing", "Airflow connection 't2a_missing' cannot be read"),
+    ],
+)
+def test_connection_problems_are_permanent_and_send_nothing(monkeypatch, standin, admin, password, conn_id, expected):
     set_connection(monkeypatch, standin, password=password)
     with pytest.raises(T2APermanentError, match=re.escape(expected)):
         T2AClient(conn_id).list_sales_orgs()
@@ -493,12 +584,16 @@ def test_token_never_appears_in_logs_or_errors(monkeypatch, standin, admin, capl
     client = T2AClient(max_attempts=2, backoff_base=0.01, backoff_max=0.02, timeout=5)
     org = ordinary_org(standin)
     params = org_query_params(org, reporting_period(INTERVAL_END, org.tz_offset))
-    admin.faults({"query": "SALES_TOTAL", "kind": "status", "status": 503, "times": 1},
-                 {"query": "ORDER_STATUS", "kind": "status", "status": 503})
+    admin.faults(
+        {"query": "SALES_TOTAL", "kind": "status", "status": 503, "times": 1},
+        {"query": "ORDER_STATUS", "kind": "status", "status": 503},
+    )
     errors: list[T2AError] = []
     client.query("SALES_TOTAL", params["SALES_TOTAL"])
-    for name, bad in [("ORDER_STATUS", params["ORDER_STATUS"]),
-                      ("SALES_ORG", {**params["SALES_ORG"], "currency": "XXX"})]:
+    for name, bad in [
+        ("ORDER_STATUS", params["ORDER_STATUS"]),
+        ("SALES_ORG", {**params["SALES_ORG"], "currency": "XXX"}),
+    ]:
         with pytest.raises(T2AError) as info:
             client.query(name, bad)
         errors.append(info.value)

@@ -58,17 +58,21 @@ def org_of(dataset: Dataset, kind: str) -> dict:
     for org in dataset.orgs():
         has_accounts = bool(dataset.accounts(org["code"]))
         has_orders = bool(dataset.table("ORDER_STATUS", org["code"], DATE_KEY).rows) if has_accounts else False
-        if (kind, has_accounts, has_orders) in {("ordinary", True, True), ("no_orders", True, False),
-                                                ("idle", False, False)}:
+        if (kind, has_accounts, has_orders) in {
+            ("ordinary", True, True),
+            ("no_orders", True, False),
+            ("idle", False, False),
+        }:
             return org
     raise AssertionError(f"no {kind} org in the stand-in data")
 
 
 def params_for(query: str, org: dict) -> dict:
-    return {"SALES_ORG": {"sales_org_cd": org["code"], "month": MONTH, "currency": org["currency"]},
-            "SALES_TOTAL": {"sales_org_cd": org["code"], "month": MONTH.replace(".", ""),
-                            "currency": org["currency"]},
-            "ORDER_STATUS": {"sales_org_cd": org["code"], "date": DATE}}[query]
+    return {
+        "SALES_ORG": {"sales_org_cd": org["code"], "month": MONTH, "currency": org["currency"]},
+        "SALES_TOTAL": {"sales_org_cd": org["code"], "month": MONTH.replace(".", ""), "currency": org["currency"]},
+        "ORDER_STATUS": {"sales_org_cd": org["code"], "date": DATE},
+    }[query]
 
 
 def content_of(response: requests.Response) -> str:
@@ -91,8 +95,15 @@ def test_response_envelope_bom_and_no_break_space_headers(api, standin):
     headers = table_of(response)["headers"]
     assert "GSCM\u00a0Account" in headers and "Est.\u00a0Sales" in headers
     assert [h.replace("\u00a0", " ") for h in headers] == [
-        "GSCM Account", "SoldTo", "GSCM P/Group", "GSCM Product", "Material", "Target Plan", "Est. Sales",
-        "Ach. vs Target Plan"]
+        "GSCM Account",
+        "SoldTo",
+        "GSCM P/Group",
+        "GSCM Product",
+        "Material",
+        "Target Plan",
+        "Est. Sales",
+        "Ach. vs Target Plan",
+    ]
     assert len(table_of(response)["rows"]) == 25 * 40
 
 
@@ -111,27 +122,31 @@ def test_org_with_accounts_but_no_orders(api, standin):
 def test_sales_org_list_has_korean_names_currencies_and_offsets(api, standin):
     table = table_of(api("SALES_ORG_LIST"))
     assert table["headers"] == ["SALES_ORG_CD", "SALES_ORG_NM", "CUR", "TZ_OFFSET"]
-    assert [dict(zip(("code", "name", "currency", "tz_offset"), row)) for row in table["rows"]] \
-        == standin.dataset.orgs()
+    assert [
+        dict(zip(("code", "name", "currency", "tz_offset"), row)) for row in table["rows"]
+    ] == standin.dataset.orgs()
     assert all(re.fullmatch(r"\d{4}", code) and HANGUL.search(name) for code, name, _, _ in table["rows"])
     assert {"USD", "KRW", "EUR", "JPY"} <= {row[2] for row in table["rows"]}
     assert {"+9", "-5", "+5.5", "+1", "0"} <= {row[3] for row in table["rows"]}
 
 
 # ----- request validation, auth, errors -------------------------------------------------------
-@pytest.mark.parametrize("query, change, status, message", [
-    ("NO_SUCH_QUERY", {}, 400, "unknown query 'NO_SUCH_QUERY'"),
-    ("SALES_ORG", {"month": "202611"}, 400, "SALES_ORG: month '202611' is not YYYY.MM"),
-    ("SALES_ORG", {"month": "2026.13"}, 400, "SALES_ORG: month '2026.13' is not YYYY.MM"),
-    ("SALES_TOTAL", {"month": "2026.11"}, 400, "SALES_TOTAL: month '2026.11' is not YYYYMM"),
-    ("ORDER_STATUS", {"date": "2026-02-30"}, 400, "date '2026-02-30' is not a calendar date"),
-    ("ORDER_STATUS", {"date": "26.11.2026"}, 400, "date '26.11.2026' is not YYYY-MM-DD"),
-    ("SALES_ORG", {"currency": None}, 400, "params must be exactly ['currency', 'month', 'sales_org_cd']"),
-    ("SALES_ORG", {"extra": "1"}, 400, "params must be exactly"),
-    ("SALES_ORG", {"currency": "XXX"}, 400, "currency 'XXX' is not sales org"),
-    ("SALES_ORG", {"month": 202611}, 400, "params ['month'] must be strings"),
-    ("SALES_ORG", {"sales_org_cd": "0000"}, 404, "unknown sales_org_cd '0000'"),
-])
+@pytest.mark.parametrize(
+    "query, change, status, message",
+    [
+        ("NO_SUCH_QUERY", {}, 400, "unknown query 'NO_SUCH_QUERY'"),
+        ("SALES_ORG", {"month": "202611"}, 400, "SALES_ORG: month '202611' is not YYYY.MM"),
+        ("SALES_ORG", {"month": "2026.13"}, 400, "SALES_ORG: month '2026.13' is not YYYY.MM"),
+        ("SALES_TOTAL", {"month": "2026.11"}, 400, "SALES_TOTAL: month '2026.11' is not YYYYMM"),
+        ("ORDER_STATUS", {"date": "2026-02-30"}, 400, "date '2026-02-30' is not a calendar date"),
+        ("ORDER_STATUS", {"date": "26.11.2026"}, 400, "date '26.11.2026' is not YYYY-MM-DD"),
+        ("SALES_ORG", {"currency": None}, 400, "params must be exactly ['currency', 'month', 'sales_org_cd']"),
+        ("SALES_ORG", {"extra": "1"}, 400, "params must be exactly"),
+        ("SALES_ORG", {"currency": "XXX"}, 400, "currency 'XXX' is not sales org"),
+        ("SALES_ORG", {"month": 202611}, 400, "params ['month'] must be strings"),
+        ("SALES_ORG", {"sales_org_cd": "0000"}, 404, "unknown sales_org_cd '0000'"),
+    ],
+)
 def test_bad_requests_are_rejected_with_a_message(api, standin, query, change, status, message):
     org = org_of(standin.dataset, "ordinary")
     params = {**params_for("SALES_ORG" if query == "NO_SUCH_QUERY" else query, org), **change}
@@ -141,12 +156,15 @@ def test_bad_requests_are_rejected_with_a_message(api, standin, query, change, s
     assert message in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("headers, status", [
-    ({"Authorization": None}, 401),
-    ({"Authorization": "Bearer wrong"}, 401),
-    ({"Authorization": f"Basic {TOKEN}"}, 401),
-    ({"Content-Type": "text/plain"}, 400),
-])
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({"Authorization": None}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"Authorization": f"Basic {TOKEN}"}, 401),
+        ({"Content-Type": "text/plain"}, 400),
+    ],
+)
 def test_token_and_content_type_are_checked(api, headers, status):
     response = api("SALES_ORG_LIST", headers=headers)
     assert response.status_code == status
@@ -154,15 +172,18 @@ def test_token_and_content_type_are_checked(api, headers, status):
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/_admin/stats"), ("POST", "/_admin/faults"),
-                                          ("DELETE", "/_admin/faults"), ("DELETE", "/_admin/stats")])
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/_admin/stats"), ("POST", "/_admin/faults"), ("DELETE", "/_admin/faults"), ("DELETE", "/_admin/stats")],
+)
 def test_admin_endpoints_need_the_token(standin, method, path):
     assert requests.request(method, standin.base_url + path, json=[], timeout=5).status_code == 401
 
 
 def test_body_that_is_not_json_is_a_400(api):
-    response = api.session.post(f"{api.base}/api/v1/query", data=b"{query",
-                                headers={"Content-Type": "application/json"}, timeout=5)
+    response = api.session.post(
+        f"{api.base}/api/v1/query", data=b"{query", headers={"Content-Type": "application/json"}, timeout=5
+    )
     assert (response.status_code, response.json()["error"]["message"]) == (400, "body is not JSON")
 
 
@@ -173,8 +194,8 @@ def test_status_fault_with_retry_after_is_used_up_after_times(api, standin):
     api.session.post(f"{api.base}/_admin/faults", json=[rule]).raise_for_status()
     params = params_for("SALES_TOTAL", org)
     other = org_of(standin.dataset, "no_orders")
-    assert api("SALES_TOTAL", params_for("SALES_TOTAL", other)).status_code == 200   # other org unaffected
-    assert api("SALES_ORG", params_for("SALES_ORG", org)).status_code == 200         # other query unaffected
+    assert api("SALES_TOTAL", params_for("SALES_TOTAL", other)).status_code == 200  # other org unaffected
+    assert api("SALES_ORG", params_for("SALES_ORG", org)).status_code == 200  # other query unaffected
     first, second, third = (api("SALES_TOTAL", params) for _ in range(3))
     assert (first.status_code, first.headers["Retry-After"]) == (429, "2")
     assert second.status_code == 429 and third.status_code == 200
@@ -193,8 +214,12 @@ def test_delete_clears_faults(api):
 def test_drop_closes_the_connection_without_an_answer(api):
     api.session.post(f"{api.base}/_admin/faults", json=[{"kind": "drop", "times": 1}]).raise_for_status()
     with pytest.raises(requests.exceptions.ConnectionError):
-        requests.post(f"{api.base}/api/v1/query", json={"query": "SALES_ORG_LIST"},
-                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        requests.post(
+            f"{api.base}/api/v1/query",
+            json={"query": "SALES_ORG_LIST"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
     stats = api.session.get(f"{api.base}/_admin/stats").json()
     assert stats["requests"] == [{"org": None, "query": "SALES_ORG_LIST", "status": "dropped", "count": 1}]
 
@@ -219,13 +244,16 @@ def test_malformed_variants_break_the_answer_as_named(api, standin):
     assert duplicated[-1] == duplicated[0] and len(duplicated) == len(clean["rows"]) + 1
 
 
-@pytest.mark.parametrize("rule, problem", [
-    ({"kind": "explode"}, "kind must be one of"),
-    ({"kind": "malformed", "variant": "garbled"}, "variant must be one of"),
-    ({"kind": "status", "status": 200}, "status must be an integer 400-599"),
-    ({"kind": "drop", "times": 0}, "times must be an integer >= 1 or null"),
-    ({"kind": "drop", "when": "now"}, "unknown fields ['when']"),
-])
+@pytest.mark.parametrize(
+    "rule, problem",
+    [
+        ({"kind": "explode"}, "kind must be one of"),
+        ({"kind": "malformed", "variant": "garbled"}, "variant must be one of"),
+        ({"kind": "status", "status": 200}, "status must be an integer 400-599"),
+        ({"kind": "drop", "times": 0}, "times must be an integer >= 1 or null"),
+        ({"kind": "drop", "when": "now"}, "unknown fields ['when']"),
+    ],
+)
 def test_invalid_fault_rules_are_rejected_naming_the_field(api, rule, problem):
     response = api.session.post(f"{api.base}/_admin/faults", json=[{"kind": "drop"}, rule])
     assert response.status_code == 400
@@ -238,15 +266,36 @@ def test_command_line_server_with_faults_file_logs_one_line_per_request(tmp_path
     faults.write_text(json.dumps([{"query": "SALES_ORG_LIST", "kind": "status", "status": 503, "times": 1}]))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_TOKEN": TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-m", "t2a_standin", "--port", "0", "--token-env", "STANDIN_TOKEN", "--preset", "small",
-         "--seed", "7", "--faults", str(faults)],
-        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "t2a_standin",
+            "--port",
+            "0",
+            "--token-env",
+            "STANDIN_TOKEN",
+            "--preset",
+            "small",
+            "--seed",
+            "7",
+            "--faults",
+            str(faults),
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = process.stderr.readline()
         port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", banner)[1])
         url = f"http://127.0.0.1:{port}/api/v1/query"
-        statuses = [requests.post(url, json={"query": "SALES_ORG_LIST"}, headers={"Authorization": f"Bearer {TOKEN}"},
-                                  timeout=5).status_code for _ in range(2)]
+        statuses = [
+            requests.post(
+                url, json={"query": "SALES_ORG_LIST"}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
+            ).status_code
+            for _ in range(2)
+        ]
         assert statuses == [503, 200]
         lines = [process.stderr.readline() for _ in range(2)]
     finally:
@@ -260,16 +309,26 @@ def test_command_line_server_with_faults_file_logs_one_line_per_request(tmp_path
 
 def test_command_line_refuses_to_start_without_the_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NO_SUCH_TOKEN_VAR"}
-    result = subprocess.run([sys.executable, "-m", "t2a_standin", "--port", "0", "--token-env", "NO_SUCH_TOKEN_VAR"],
-                            cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "t2a_standin", "--port", "0", "--token-env", "NO_SUCH_TOKEN_VAR"],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "environment variable NO_SUCH_TOKEN_VAR is not set" in result.stderr
 
 
 # ----- the synthetic data --------------------------------------------------------------------------
 def all_tables(dataset: Dataset, query: str, period: int) -> list[list]:
-    return [row for org in dataset.orgs() if dataset.accounts(org["code"])
-            for row in dataset.table(query, org["code"], period).rows]
+    return [
+        row
+        for org in dataset.orgs()
+        if dataset.accounts(org["code"])
+        for row in dataset.table(query, org["code"], period).rows
+    ]
 
 
 def test_same_seed_gives_the_same_bytes_and_another_seed_does_not():
@@ -277,8 +336,10 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not():
 
     def wire(dataset: Dataset) -> list[str]:
         code = dataset.orgs()[0]["code"]
-        return [render_content(q, dataset.table(q, code, p), code, p)
-                for q, p in (("SALES_ORG", MONTH_KEY), ("SALES_TOTAL", MONTH_KEY), ("ORDER_STATUS", DATE_KEY))]
+        return [
+            render_content(q, dataset.table(q, code, p), code, p)
+            for q, p in (("SALES_ORG", MONTH_KEY), ("SALES_TOTAL", MONTH_KEY), ("ORDER_STATUS", DATE_KEY))
+        ]
 
     assert wire(first) == wire(second)
     assert first.orgs() == second.orgs() and first.orgs() != other.orgs()
@@ -304,13 +365,16 @@ def test_values_follow_the_contract_rules():
     sales = all_tables(dataset, "SALES_ORG", MONTH_KEY)
     totals = all_tables(dataset, "SALES_TOTAL", MONTH_KEY)
     orders = all_tables(dataset, "ORDER_STATUS", DATE_KEY)
-    amounts = [v for r in sales for v in r[5:7]] + [v for r in totals for v in (r[1], r[2], r[4])] \
+    amounts = (
+        [v for r in sales for v in r[5:7]]
+        + [v for r in totals for v in (r[1], r[2], r[4])]
         + [v for r in orders for v in r[2:6]]
+    )
     percents = [r[7] for r in sales] + [v for r in totals for v in (r[3], r[5])]
     counts = [v for r in orders for v in r[6:]]
     assert None in amounts and None in percents
-    assert all(v is None or type(v) is float and decimals(v) <= 2 for v in amounts)
-    assert all(v is None or type(v) is float and decimals(v) <= 1 for v in percents)
+    assert all(v is None or (type(v) is float and decimals(v) <= 2) for v in amounts)
+    assert all(v is None or (type(v) is float and decimals(v) <= 1) for v in percents)
     assert all(type(v) is int and v >= 0 for v in counts) and any(counts)
     assert any(v is not None and v < 0 for v in amounts), "some returns (negative sales)"
     assert any(r[5] == 0 for r in sales) and any(r[1] == 0 for r in totals), "zero targets"
@@ -363,9 +427,12 @@ def test_large_preset_is_about_a_million_rows_and_one_org_serves_fast():
     with serve_in_thread(config, TOKEN) as running:
         org = running.dataset.orgs()[0]
         started = time.perf_counter()
-        response = requests.post(f"{running.base_url}/api/v1/query", json={"query": "SALES_ORG",
-                                 "params": params_for("SALES_ORG", org)},
-                                 headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        response = requests.post(
+            f"{running.base_url}/api/v1/query",
+            json={"query": "SALES_ORG", "params": params_for("SALES_ORG", org)},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
         elapsed = time.perf_counter() - started
     rows = table_of(response)["rows"]
     assert len(rows) == config.accounts_per_org * config.materials_per_account == 25_000

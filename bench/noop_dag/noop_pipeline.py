@@ -14,9 +14,15 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 
-@dag(dag_id="bench_noop_pipeline", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-     catchup=False, max_active_runs=1, tags=["bench"],
-     params={"orgs": Param(3, type="integer", minimum=1), "batches": Param(3, type="integer", minimum=1)})
+@dag(
+    dag_id="bench_noop_pipeline",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["bench"],
+    params={"orgs": Param(3, type="integer", minimum=1), "batches": Param(3, type="integer", minimum=1)},
+)
 def bench_noop_pipeline():
     @task
     def migrate_schema():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
 from include.scenarios.model import Scenario, ScenarioError

@@ -207,12 +207,14 @@ class Condition:
 
 def parse_condition(text: Any) -> Condition:
     if not isinstance(text, str):
-        raise Problem(f"condition {text!r} in where must be a string like \"target != 0\"")
+        raise Problem(f'condition {text!r} in where must be a string like "target != 0"')
     if m := _NULL_TEST.match(text):
         return Condition(m.group(1), "is not null" if m.group(2) else "is null", None)
     m = _COMPARISON.match(text)
     if not m:
-        raise Problem(f"condition {text!r} in where is not 'column OP literal' (OP: == != < <= > >=) or 'column is [not] null'")
+        raise Problem(
+            f"condition {text!r} in where is not 'column OP literal' (OP: == != < <= > >=) or 'column is [not] null'"
+        )
     column, op, raw = m.groups()
     if _NUMBER.match(raw):
         return Condition(column, op, Decimal(raw))
@@ -300,7 +302,7 @@ _DERIVE_OPS: dict[str, tuple[int | None, tuple[str, ...], str | None]] = {
     "add": (None, (COUNT, AMOUNT, RATE), None),
     "sub": (2, (COUNT, AMOUNT, RATE), None),
     "percent": (2, (COUNT, AMOUNT), RATIO),
-    "coalesce": (2, (TEXT,) + NUMERIC_KINDS, None),
+    "coalesce": (2, (TEXT, *NUMERIC_KINDS), None),
 }
 
 
@@ -385,7 +387,7 @@ def _sum_columns(args: dict[str, Any], schema: FrameSchema) -> dict[str, str]:
 
 def _summed(frame: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame:
     """Σ of `sums` per key; a null counts as 0 (daily-brief.md: every row counts in its group)."""
-    filled = frame[keys + sums].fillna({c: 0 for c in sums})
+    filled = frame[keys + sums].fillna(dict.fromkeys(sums, 0))
     return filled.groupby(keys, sort=False, dropna=False)[sums].sum()
 
 

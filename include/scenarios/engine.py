@@ -100,7 +100,7 @@ def _check_data(data: Mapping[str, pd.DataFrame], headers: dict[str, list[str]])
         if source not in data:
             raise ValueError(f"data has no {source} frame (have: {', '.join(data)})")
         frame = data[source]
-        for header in [ORG] + needed:
+        for header in [ORG, *needed]:
             if header not in frame.columns:
                 raise ValueError(f"{source} data has no column {header!r}")
             kind = TEXT if header == ORG else SOURCES[source].columns[header]

@@ -13,6 +13,7 @@ object columns ("wide"); both support the same pandas operations, so actions do 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -144,7 +145,7 @@ def fraction_ranks(values: list[Fraction]) -> np.ndarray:
     run = np.cumsum(starts_run) - 1
     within = np.zeros(len(values), dtype="int64")  # exact rank inside a run of equal floats
     bounds = np.r_[np.flatnonzero(starts_run), len(values)]
-    for start, end in zip(bounds[:-1], bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         if end - start > 1:
             members = [values[i] for i in order[start:end]]
             position = {v: r for r, v in enumerate(sorted(set(members)))}

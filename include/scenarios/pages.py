@@ -180,14 +180,18 @@ class PageRenderer:
         if (frame, column) not in self._columns:
             values = self._frames[frame][column]
             self._columns[frame, column] = (
-                values.tolist() if column == AUD else _output_values(values, self._schemas[frame].columns[column], self._scale)
+                values.tolist()
+                if column == AUD
+                else _output_values(values, self._schemas[frame].columns[column], self._scale)
             )
         return self._columns[frame, column]
 
     def _by_key(self, node: Value | Row | RowList) -> dict[tuple[Any, ...], Any]:
         """The node's value for every audience (and match key) at once."""
         if id(node) not in self._built:
-            keys = list(zip(self._column(node.frame, AUD), *[self._column(node.frame, c) for c in getattr(node, "match", ())]))
+            keys = list(
+                zip(self._column(node.frame, AUD), *[self._column(node.frame, c) for c in getattr(node, "match", ())])
+            )
             if isinstance(node, Value):
                 self._built[id(node)] = dict(zip(keys, self._column(node.frame, node.column)))
             else:

@@ -68,8 +68,10 @@ def _steps(file: str, raw_steps: list[Any]) -> list[Step]:
     for index, raw in enumerate(raw_steps, start=1):
         step_id = raw.get("id") if isinstance(raw, dict) else None
         action = raw.get("action") if isinstance(raw, dict) else None
-        where = f"{file}, step {index}" + (f" {step_id!r}" if isinstance(step_id, str) else "") + (
-            f" ({action})" if isinstance(action, str) else ""
+        where = (
+            f"{file}, step {index}"
+            + (f" {step_id!r}" if isinstance(step_id, str) else "")
+            + (f" ({action})" if isinstance(action, str) else "")
         )
         try:
             step = _step(index, raw, schemas)

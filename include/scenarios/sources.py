@@ -20,7 +20,9 @@ MATERIAL = "Material"
 # How a source's rows are narrowed to an audience (S, A, P) beyond S and A:
 BY_ACCOUNT = "account"  # no product group in the rows: S and A only
 BY_PRODUCT_GROUP = "product_group"  # the row's GSCM P/Group must be in P (unless P is NULL)
-BY_MATERIAL_OF_PRODUCT_GROUP = "material"  # (account, material) must be in the audience's SALES_ORG rows (unless P is NULL)
+BY_MATERIAL_OF_PRODUCT_GROUP = (
+    "material"  # (account, material) must be in the audience's SALES_ORG rows (unless P is NULL)
+)
 
 
 @dataclass(frozen=True)
