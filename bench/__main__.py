@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from bench import report
-from bench.airflow_run import ROOT, BenchError, dags_test, run_subprocess
+from bench.airflow_run import dags_test
 from bench.celery_executor import celery_executor
+from bench.common import ROOT, BenchError, run_subprocess
 from bench.workload import SIZES, isolated_world, reset_card_results
 
 LOGICAL_DATE = "2026-11-26T10:00:00+00:00"

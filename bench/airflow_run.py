@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-if TYPE_CHECKING:
-    from bench.celery_executor import CeleryExecutor
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class BenchError(RuntimeError):
-    """A measured run failed; the message names the run and where its log is."""
+from bench.celery_executor import CeleryExecutor
+from bench.common import BenchError, run_subprocess
 
 
 @dataclass
@@ -65,24 +57,6 @@ class AirflowRun:
     def result(self, task_id: str) -> Any:
         """The return value of an unmapped task."""
         return self.stages[task_id].results[0]
-
-
-def run_subprocess(cmd: list[str], log_path: Path, what: str, timeout: float = 3600) -> tuple[float, int]:
-    """Run to completion with output to `log_path`; (wall seconds, peak RSS bytes of the tree)."""
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            raise
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        tail = log_path.read_text(errors="replace")[-2500:]
-        raise BenchError(f"{what} exited with {proc.returncode}; full log {log_path}\n{tail}")
-    return seconds, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
 
 
 def metadata_dsn() -> str:

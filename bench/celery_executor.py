@@ -30,7 +30,7 @@ import redis
 import requests
 from celery import Celery
 
-from bench.airflow_run import ROOT, BenchError
+from bench.common import ROOT, BenchError
 from bench.workload import REDIS_DB
 from include.config import settings
 

@@ -56,13 +56,12 @@ def run_pipeline(run_id: str, interval_end: datetime, stages: Stages) -> dict:
     plan = stages.run("plan_run", lambda: pipeline.plan_run(run_id=run_id, interval_end=interval_end, params={}))
     orgs = stages.run("resolve_orgs", lambda: pipeline.resolve_orgs(plan))
     fetched = [stages.run("fetch_org", lambda o=org: pipeline.fetch_org(o, run_id=run_id)) for org in orgs]
-    merged = stages.run("merge_extracts", lambda: pipeline.merge_run(plan, orgs, fetched))
+    merged = stages.run("merge_extracts", lambda: pipeline.merge_extracts(plan, orgs, fetched))
     batches = stages.run("plan_batches", lambda: pipeline.plan_batches(plan, merged))
     results = [
-        stages.run("run_scenarios", lambda b=batch: pipeline.run_scenario_batch(plan, orgs, merged, b))
-        for batch in batches
+        stages.run("run_scenarios", lambda b=batch: pipeline.run_scenarios(plan, orgs, merged, b)) for batch in batches
     ]
-    return stages.run("finalize", lambda: pipeline.finalize_run(plan, merged, batches, results))
+    return stages.run("finalize", lambda: pipeline.finalize(plan, merged, batches, results))
 
 
 def main() -> None:

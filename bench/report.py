@@ -202,7 +202,7 @@ def _targets(f: dict, r: dict) -> list[str]:
     merge_growth = floor["merge_extracts"]["peak_rss"] - floor["plan_run"]["peak_rss"]
     merged = merged_bytes(f["airflow_run"])
     rerun_written = stage_output(f["rerun"])["run_scenarios"][1]
-    bulk = "cur.copy(" in inspect.getsource(card_store.store_cards)
+    bulk = "cur.copy(" in inspect.getsource(card_store.results.store_cards)
     return [
         _check(
             r["vs_predecessor"] >= MIN_SPEEDUP_VS_LOOP,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 
-from bench.airflow_run import ROOT, run_subprocess
+from bench.common import ROOT, run_subprocess
 from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import PRESETS, DataConfig
@@ -114,7 +114,7 @@ def _fresh_card_store() -> None:
     with _pg("postgres") as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{CARD_DB}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{CARD_DB}"')
-    card_store.migrate(card_store.hook())
+    card_store.schema.migrate(card_store.hook())
 
 
 def _migrated_metadata(logs: Path) -> None:

@@ -20,13 +20,13 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include import pipeline
-from include.config import settings
+from include.config import DAG_ID, settings
 
 CFG = settings()
 
 
 @dag(
-    dag_id="adaptive_card_pipeline",
+    dag_id=DAG_ID,
     schedule=CronTriggerTimetable(CFG.cron_spec, timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -93,7 +93,7 @@ def adaptive_card_pipeline():
 
     @task
     def merge_extracts(plan: dict, orgs: list, fetched: list):
-        return pipeline.merge_run(plan, orgs, list(fetched))
+        return pipeline.merge_extracts(plan, orgs, list(fetched))
 
     @task
     def plan_batches(plan: dict, merged: dict):
@@ -106,11 +106,11 @@ def adaptive_card_pipeline():
     )
     def run_scenarios(plan: dict, orgs: list, merged: dict, batch: dict):
         get_current_context()["batch_label"] = f"batch {batch['batch']}/{batch['of']} ({batch['size']} users)"
-        return pipeline.run_scenario_batch(plan, orgs, merged, batch)
+        return pipeline.run_scenarios(plan, orgs, merged, batch)
 
     @task(trigger_rule="all_done")
     def finalize(plan: dict, merged, batches, results):
-        return pipeline.finalize_run(plan, merged, batches, list(results or []))
+        return pipeline.finalize(plan, merged, batches, list(results or []))
 
     plan = plan_run()
     migrate_schema() >> plan

@@ -1,7 +1,8 @@
-"""Pipeline settings, read from the environment when asked (never at import).
+"""What the pipeline is called, the locales it serves, and its settings.
 
-Names follow the predecessor where it had one (CRON_SPEC, MAX_WORKERS_SALES,
-MAX_WORKERS_ADAPTIVE) so operators keep their deployment variables.
+Settings are read from the environment when asked (never at import). Names follow the
+predecessor where it had one (CRON_SPEC, MAX_WORKERS_SALES, MAX_WORKERS_ADAPTIVE) so
+operators keep their deployment variables.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+DAG_ID = "adaptive_card_pipeline"
+# Subscribers may ask for these; every card template folder has a labels file for each.
+SUPPORTED_LOCALES: tuple[str, ...] = ("en-US", "ko-KR")
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -50,7 +55,7 @@ class Settings:
     t2a_backoff_base: float
     t2a_backoff_max: float
     t2a_timeout: float
-    stale_fallback_max_age_hours: float
+    fallback_max_age_hours: float
     staging_retention_hours: float
 
 
@@ -70,6 +75,6 @@ def settings() -> Settings:
         t2a_backoff_base=_float("T2A_BACKOFF_BASE", 1.0),
         t2a_backoff_max=_float("T2A_BACKOFF_MAX", 30.0),
         t2a_timeout=_float("T2A_TIMEOUT", 120.0),
-        stale_fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
+        fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
         staging_retention_hours=_float("STAGING_RETENTION_HOURS", 48.0),
     )

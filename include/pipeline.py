@@ -30,17 +30,6 @@ CANDIDATES_FILE = "candidates.json"  # active subscribers as read
 SUBSCRIBERS_FILE = "subscribers.json"  # the servable ones
 
 
-def _client() -> T2AClient:
-    cfg = settings()
-    return T2AClient(
-        cfg.t2a_conn_id,
-        max_attempts=cfg.t2a_max_attempts,
-        backoff_base=cfg.t2a_backoff_base,
-        backoff_max=cfg.t2a_backoff_max,
-        timeout=cfg.t2a_timeout,
-    )
-
-
 def canonical_json(value) -> str:
     """Sorted keys, no whitespace, non-ASCII as is: equal content gives equal text and hash.
     orjson, not json: cards are serialized at ~10x the speed for the same bytes."""
@@ -48,13 +37,13 @@ def canonical_json(value) -> str:
 
 
 def migrate_schema() -> list[str]:
-    return card_store.migrate(card_store.hook())
+    return card_store.schema.migrate(card_store.hook())
 
 
 def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
     """Open the run: record it, pick this attempt's staging area, read the subscribers."""
     pg = card_store.hook()
-    card_store.start_run(pg, run_id=run_id, interval_end=interval_end, abandon_after=RUN_TIMEOUT)
+    card_store.runs.start_run(pg, run_id=run_id, interval_end=interval_end, abandon_after=RUN_TIMEOUT)
     active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"), user_ids=params.get("user_ids"))
     plan_id = uuid.uuid4().hex[:12]
     area = staging.open_area(run_id, plan_id)
@@ -88,7 +77,7 @@ def resolve_orgs(plan: dict) -> list[dict]:
     area = staging.area_from_url(plan["area"])
     candidates = [subscribers.Subscriber(**row) for row in json.loads((area / CANDIDATES_FILE).read_text())]
     try:
-        t2a_orgs = {org.code: org for org in _client().list_sales_orgs()}
+        t2a_orgs = {org.code: org for org in T2AClient.from_settings().list_sales_orgs()}
     except T2AError as exc:
         # The client already retried transient failures: retrying the task would nest retries.
         raise AirflowFailException(f"cannot list T2A's sales organizations: {exc}") from exc
@@ -96,7 +85,7 @@ def resolve_orgs(plan: dict) -> list[dict]:
         candidates, known_orgs=set(t2a_orgs), known_scenarios=scenarios.available_scenarios()
     )
     for r in rejected:
-        card_store.record_dead_letter(
+        card_store.dead_letters.record(
             pg,
             run_id=plan["run_id"],
             stage="subscriber",
@@ -147,16 +136,16 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
     sales_org = SalesOrg(code=code, name=org["name"], currency=org["currency"], tz_offset=org["tz_offset"])
     period = ReportingPeriod(month=org["period"], month_compact=org["period_compact"], date=org["date"])
     queries = org_query_params(sales_org, period)
-    client = _client()
+    client = T2AClient.from_settings()
     started = time.monotonic()
     rows: dict[str, int] = {}
     result = {"sales_org_cd": code, "plan_id": org["plan_id"]}
     try:
         for query, params in queries.items():
             extract = client.query(query, params, org=code)
-            rows[query] = merge.write_org_extract(area, code, query, extract.rows)
+            rows[query] = staging.write_org_extract(area, code, query, extract.rows)
     except T2AError as exc:
-        card_store.record_dead_letter(
+        card_store.dead_letters.record(
             card_store.hook(),
             run_id=run_id,
             stage="fetch",
@@ -165,55 +154,55 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
             error=str(exc),
             attempts=getattr(exc, "attempts", 1),
         )
-        stale = merge.restore_last_good(
-            area, code, interval_end=org["interval_end"], max_age_hours=settings().stale_fallback_max_age_hours
+        last_good = staging.restore_last_good(
+            area, code, interval_end=org["interval_end"], max_age_hours=settings().fallback_max_age_hours
         )
-        if stale is None:
+        if last_good is None:
             return {**result, "status": "failed", "error": str(exc)}
-        log.warning("sales org %s: serving last good data as of %s", code, stale["interval_end"])
+        log.warning("sales org %s: serving last good data as of %s", code, last_good["interval_end"])
         return {
             **result,
             "status": "fallback",
             "error": str(exc),
-            "rows": stale["rows"],
-            "as_of": stale["interval_end"],
-            "period": stale["period"],
+            "rows": last_good["rows"],
+            "as_of": last_good["interval_end"],
+            "period": last_good["period"],
         }
-    merge.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
+    staging.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
     log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
     return {**result, "status": "ok", "rows": rows}
 
 
-def merge_run(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
+def merge_extracts(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
     """Merge the organizations this plan attempt fetched successfully — and nothing else.
 
     Mapped results are matched to the plan by ``plan_id``: after a shrinking re-run Airflow
     can still hand over XComs of map indices that no longer exist, and those must not merge.
     """
     planned = [o["sales_org_cd"] for o in orgs]
-    results = {
+    by_org = {
         r["sales_org_cd"]: r
         for r in fetched
         if r and r.get("plan_id") == plan["plan_id"] and r["sales_org_cd"] in planned
     }
-    missing = [code for code in planned if code not in results]
+    missing = [code for code in planned if code not in by_org]
     if missing:
         raise RuntimeError(f"plan {plan['plan_id']}: no fetch result for sales orgs {missing}")
-    ok = [code for code in planned if results[code]["status"] == "ok"]
-    stale = {
-        code: {"as_of": results[code]["as_of"], "period": results[code]["period"]}
+    ok = [code for code in planned if by_org[code]["status"] == "ok"]
+    fallback = {
+        code: {"as_of": by_org[code]["as_of"], "period": by_org[code]["period"]}
         for code in planned
-        if results[code]["status"] == "fallback"
+        if by_org[code]["status"] == "fallback"
     }
-    failed = [code for code in planned if results[code]["status"] == "failed"]
-    served = [code for code in planned if code in ok or code in stale]
-    index = merge.merge_extracts(staging.area_from_url(plan["area"]), served)
-    rows = {query: sum(results[c]["rows"][query] for c in served) for query in merge.MERGED_FILES}
+    failed = [code for code in planned if by_org[code]["status"] == "failed"]
+    served = [code for code in planned if code in ok or code in fallback]
+    index = merge.write_merged(staging.area_from_url(plan["area"]), served)
+    rows = {query: sum(by_org[c]["rows"][query] for c in served) for query in merge.MERGED_FILES}
     log.info(
-        "merged %d orgs (%d from last good data %s, %d failed %s): rows %s",
+        "merged %d orgs (%d from their last good data %s, %d failed %s): rows %s",
         len(served),
-        len(stale),
-        sorted(stale),
+        len(fallback),
+        sorted(fallback),
         len(failed),
         failed,
         rows,
@@ -221,7 +210,7 @@ def merge_run(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:
     return {
         "orgs_served": served,
         "orgs_ok": ok,
-        "orgs_stale": stale,
+        "orgs_fallback": fallback,
         "orgs_failed": failed,
         "rows": rows,
         "index": index,
@@ -239,7 +228,7 @@ def plan_batches(plan: dict, merged: dict) -> list[dict]:
     ]
     from airflow.configuration import conf  # core config: read when planning, not at import
 
-    batches = subscribers.plan_batches(subs, plan["batch_size"], conf.getint("core", "max_map_length"))
+    batches = subscribers.make_batches(subs, plan["batch_size"], conf.getint("core", "max_map_length"))
     (area / "batches").mkdir(parents=True, exist_ok=True)
     refs = []
     for number, batch in enumerate(batches, start=1):
@@ -257,7 +246,7 @@ def _org_context(plan_orgs: list[dict], merged: dict, interval_end: str) -> dict
             "currency": o["currency"],
             "period": o["period"],
             "as_of": interval_end,
-            **merged["orgs_stale"].get(o["sales_org_cd"], {}),
+            **merged["orgs_fallback"].get(o["sales_org_cd"], {}),
         }
         for o in plan_orgs
     }
@@ -271,7 +260,7 @@ def _render_key(scenario_id: str, locale: str, pages_json: str, context: dict, e
 
 def _dead_letter_scenario(pg, plan: dict, scenario_id: str, users: list[str], error: str) -> int:
     for user_id in users:
-        card_store.record_dead_letter(
+        card_store.dead_letters.record(
             pg,
             run_id=plan["run_id"],
             stage="scenario",
@@ -283,7 +272,7 @@ def _dead_letter_scenario(pg, plan: dict, scenario_id: str, users: list[str], er
     return len(users)
 
 
-def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> dict:
+def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> dict:
     """Run every scenario for one batch of subscribers and store their cards in one transaction.
 
     Cards are rendered once per distinct input and locale. A rerun of the same interval whose
@@ -297,7 +286,7 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     context = _org_context(orgs, merged, plan["interval_end"])
     interval_end = datetime.fromisoformat(plan["interval_end"])
     pg = card_store.hook()
-    rows: list[card_store.CardRow] = []
+    rows: list[card_store.results.CardRow] = []
     dead = skipped = 0
     locale_of = {s["user_id"]: s["locale"] for s in subs}
     for scenario_id in scenarios.available_scenarios():
@@ -306,7 +295,7 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
         stored = (
             {}
             if plan["force_rewrite"]
-            else card_store.render_keys(
+            else card_store.results.render_keys(
                 pg,
                 scenario_id=scenario_id,
                 user_ids=[u for a in audiences for u in a.user_ids],
@@ -332,10 +321,12 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
                 cards_json = canonical_json(cards)
                 digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
                 rows.extend(
-                    card_store.CardRow(u, scenario_id, audience.sales_org_cd, pages_json, cards_json, digest, key)
+                    card_store.results.CardRow(
+                        u, scenario_id, audience.sales_org_cd, pages_json, cards_json, digest, key
+                    )
                     for u in users
                 )
-    counts = card_store.store_cards(
+    counts = card_store.results.store_cards(
         pg, rows, run_id=plan["run_id"], interval_end=interval_end, force=plan["force_rewrite"]
     )
     log.info(
@@ -357,7 +348,7 @@ def run_scenario_batch(plan: dict, orgs: list[dict], merged: dict, batch: dict) 
     }
 
 
-def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None, results: list[dict | None]) -> dict:
+def finalize(plan: dict, merged: dict | None, batches: list[dict] | None, results: list[dict | None]) -> dict:
     """Publish queued change events and record the run's counts; fail if a batch was lost.
 
     Runs even when an upstream task failed (trigger rule ``all_done``) so that
@@ -373,14 +364,14 @@ def finalize_run(plan: dict, merged: dict | None, batches: list[dict] | None, re
     counts = {
         "orgs_fetched": len(merged["orgs_ok"]) if merged else 0,
         "orgs_failed": len(merged["orgs_failed"]) if merged else 0,
-        "orgs_fallback": len(merged["orgs_stale"]) if merged else 0,
+        "orgs_fallback": len(merged["orgs_fallback"]) if merged else 0,
         "subscribers_served": sum(r["subscribers"] - r["dead_letters"] for r in done.values()),
         "cards_written": sum(r["written"] for r in done.values()),
         "cards_unchanged": sum(r["unchanged"] for r in done.values()),
-        "dead_letters": card_store.count_dead_letters(pg, plan["run_id"]),
+        "dead_letters": card_store.dead_letters.count_open(pg, plan["run_id"]),
     }
     status = "failed" if incomplete else ("partial" if counts["dead_letters"] else "success")
-    card_store.finish_run(pg, run_id=plan["run_id"], status=status, counts=counts)
+    card_store.runs.finish_run(pg, run_id=plan["run_id"], status=status, counts=counts)
     log.info("run %s %s: %s, %d change events published", plan["run_id"], status, counts, published)
     if incomplete:
         missing = sorted(expected - set(done))

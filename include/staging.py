@@ -1,26 +1,38 @@
-"""Run-scoped staging area for extracts, on local disk or shared object storage.
+"""The staging area: where each organization's extracts are written, and kept as last good.
 
 Each plan attempt of each DAG run gets its own folder ``<STAGING_URL>/runs/<run>/<plan_id>``,
 so a rerun, a cleared run or a concurrent run can never merge another attempt's files
 (the predecessor merged whatever CSVs lay in one folder). ``STAGING_URL`` is any
 ObjectStoragePath URL: ``file:///…`` by default, ``s3://bucket/prefix`` with the Amazon
 provider when workers run on several hosts.
+
+An organization's extracts (``orgs/<org>/<query>.csv``) are UTF-8 CSV with ``SALES_ORG_CD``
+first, then the contract's headers; null is an empty cell. After a successful fetch they are
+also copied to ``last_good/<org>/``, outside any run, so a later run whose fetch of that
+organization fails can fall back to them (``STALE_FALLBACK_MAX_AGE_HOURS``).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import re
+import shutil
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath
 
 from include.config import settings
+from include.t2a_client import ORG_QUERIES, QUERIES
 
 log = logging.getLogger(__name__)
 OPENED_FILE = "opened.json"
+ORG_COLUMN = "SALES_ORG_CD"
+LAST_GOOD_META = "meta.json"
 
 
 def _safe(run_id: str) -> str:
@@ -75,8 +87,80 @@ def org_extract(area: ObjectStoragePath, org: str, query: str) -> ObjectStorageP
 
 
 def last_good(org: str) -> ObjectStoragePath:
-    """Where an organization's newest successful extracts are kept for the stale fallback.
+    """Where an organization's newest successful extracts are kept for the fallback.
 
     Outside any run's folder on purpose: it outlives the run that fetched it.
     """
     return root() / "last_good" / org
+
+
+# --- one organization's extracts ------------------------------------------------------
+
+
+def extract_header(query: str) -> bytes:
+    """The header line of every extract of ``query``: ``SALES_ORG_CD``, then the contract's."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([ORG_COLUMN, *QUERIES[query].headers])
+    return buf.getvalue().encode("utf-8")
+
+
+def write_org_extract(area: ObjectStoragePath, org: str, query: str, rows: Iterable[list]) -> int:
+    """Write one organization's validated rows for one query; returns the row count."""
+    path = org_extract(area, org, query)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write(extract_header(query).decode("utf-8"))
+        writer = csv.writer(f, lineterminator="\n")
+        for row in rows:
+            writer.writerow([org, *("" if v is None else v for v in row)])
+            count += 1
+    return count
+
+
+# --- last good: the newest successful extracts, kept for the fallback --------------------
+
+
+def keep_last_good(area: ObjectStoragePath, org: str, meta: dict) -> bool:
+    """Copy an organization's fresh extracts to its last-good folder, unless a newer one is there.
+
+    ``meta`` holds at least ``interval_end`` (ISO 8601); a backfill of an older interval never
+    replaces newer data. Returns whether the copy was made.
+    """
+    target = last_good(org)
+    current = target / LAST_GOOD_META
+    if current.exists() and (
+        datetime.fromisoformat(json.loads(current.read_text())["interval_end"])
+        > datetime.fromisoformat(meta["interval_end"])
+    ):
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    current.unlink(missing_ok=True)  # an interrupted copy must not pass for the previous data
+    for query in ORG_QUERIES:
+        _copy(org_extract(area, org, query), target / f"{query}.csv")
+    current.write_text(json.dumps(meta, sort_keys=True))  # written last: marks a complete copy
+    return True
+
+
+def restore_last_good(area: ObjectStoragePath, org: str, *, interval_end: str, max_age_hours: float) -> dict | None:
+    """Put an organization's last good extracts into this attempt's area if young enough.
+
+    Returns their meta (``interval_end``, ``period`` …) or None when there is none to use.
+    """
+    source = last_good(org)
+    if max_age_hours <= 0 or not (source / LAST_GOOD_META).exists():
+        return None
+    meta = json.loads((source / LAST_GOOD_META).read_text())
+    age = datetime.fromisoformat(interval_end) - datetime.fromisoformat(meta["interval_end"])
+    if not timedelta(0) <= age <= timedelta(hours=max_age_hours):
+        return None
+    for query in ORG_QUERIES:
+        destination = org_extract(area, org, query)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        _copy(source / f"{query}.csv", destination)
+    return meta
+
+
+def _copy(source: ObjectStoragePath, destination: ObjectStoragePath) -> None:
+    with source.open("rb") as src, destination.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)

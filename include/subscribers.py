@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-SUPPORTED_LOCALES = ("en-US", "ko-KR")
+from include.config import SUPPORTED_LOCALES
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def validate(
     return valid, rejected
 
 
-def plan_batches(subscribers: list[Subscriber], batch_size: int, max_batches: int) -> list[list[Subscriber]]:
+def make_batches(subscribers: list[Subscriber], batch_size: int, max_batches: int) -> list[list[Subscriber]]:
     """Chunk subscribers (sorted by organization, then user) into at most ``max_batches``.
 
     ``max_batches`` is Airflow's ``max_map_length``; the batch size grows if needed so the

@@ -32,6 +32,8 @@ import requests
 from airflow.providers.http.hooks.http import HttpHook
 from requests.auth import AuthBase
 
+from include.config import settings
+
 log = logging.getLogger(__name__)
 
 ENDPOINT = "api/v1/query"
@@ -111,6 +113,8 @@ QUERIES: Mapping[str, QuerySpec] = MappingProxyType(
         )
     }
 )
+# The queries asked once per sales organization (SALES_ORG_LIST is asked once per run).
+ORG_QUERIES = ("SALES_ORG", "SALES_TOTAL", "ORDER_STATUS")
 
 
 # ----- errors -------------------------------------------------------------------------------
@@ -350,6 +354,19 @@ class T2AClient:
         self._hook = HttpHook(method="POST", http_conn_id=conn_id, auth_type=_NoBasicAuth)
         self._token: str | None = None
         self._random = random.Random()
+
+    @classmethod
+    def from_settings(cls) -> T2AClient:
+        """The client as the deployment configures it (T2A_CONN_ID, T2A_MAX_ATTEMPTS, T2A_BACKOFF_*,
+        T2A_TIMEOUT)."""
+        cfg = settings()
+        return cls(
+            cfg.t2a_conn_id,
+            max_attempts=cfg.t2a_max_attempts,
+            backoff_base=cfg.t2a_backoff_base,
+            backoff_max=cfg.t2a_backoff_max,
+            timeout=cfg.t2a_timeout,
+        )
 
     def list_sales_orgs(self) -> list[SalesOrg]:
         """Every sales org with a checked currency code and TZ_OFFSET."""

@@ -28,11 +28,10 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse
 
-from include import card_reads, card_store
-from include.cards import SUPPORTED_LOCALES
-from include.config import settings
+from include import card_store
+from include.config import DAG_ID, SUPPORTED_LOCALES, settings
+from include.ops import card_reads
 
-DAG_ID = "adaptive_card_pipeline"
 URL_PREFIX = "/card-preview"
 STATIC_DIR = Path(__file__).resolve().parent / "card_preview" / "static"
 STATIC_FILES = {"adaptivecards.min.js": "text/javascript", "preview.js": "text/javascript", "preview.css": "text/css"}
@@ -91,7 +90,7 @@ def user_cards(user_id: str, locale: str | None = None) -> dict[str, Any]:
 @app.get("/api/runs/latest")
 def latest_run() -> dict[str, Any]:
     """The newest pipeline_run row with its counts (404 before the first run)."""
-    runs = card_reads.recent_runs(card_store.hook(), 1)
+    runs = card_store.runs.recent_runs(card_store.hook(), 1)
     if not runs:
         raise HTTPException(status_code=404, detail="no pipeline run recorded yet")
     return card_reads.jsonable(runs[0])

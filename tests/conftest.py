@@ -39,7 +39,7 @@ def card_store_db():
     os.environ["AIRFLOW_CONN_CARD_STORE"] = json.dumps(
         {"conn_type": "postgres", "host": DB_HOST, "port": DB_PORT, "login": DB_USER, "schema": TEST_DB}
     )
-    card_store.migrate(card_store.hook())
+    card_store.schema.migrate(card_store.hook())
     yield TEST_DB
     with _admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
@@ -88,7 +88,7 @@ BENCH_TABLE = Path(__file__).resolve().parents[1] / "artifacts" / "bench-small.t
 
 def pytest_terminal_summary(terminalreporter):
     """Print the fault table and, when this session ran it, the small benchmark's figures."""
-    from tests import fault_table
+    from tests.support import fault_table
 
     if fault_table.ROWS:
         terminalreporter.section("fault suite")

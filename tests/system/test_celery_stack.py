@@ -1,0 +1,188 @@
+"""The DAG for real: `scripts/stack.sh` (api-server, scheduler, dag-processor, triggerer, one
+Celery worker per queue over Redis, Flower, the T2A stand-in) on PostgreSQL metadata, driven
+through every entry point an operator uses — the schedule, a REST trigger with params,
+`airflow backfill create` and the UI's trigger form (headless Debian Chromium via Playwright).
+
+Every test checks that each task instance ran on the Celery worker that serves its queue (the
+REST API's queue/hostname fields and the worker's own log) and that the card store holds
+exactly what the run implies. One stack serves the module: it runs on free ports with its own
+metadata database, Celery broker database, card store and staging area, so it never meets a
+developer's stack, and it is stopped (and checked to leave no process) even when a test fails.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from include import card_store
+from include.config import DAG_ID
+from tests.support.celery_stack import (
+    ARTIFACTS,
+    BATCH_SIZE,
+    CHROMIUM,
+    SUBSCRIBERS,
+    assert_card_store,
+    assert_ran_on_celery,
+    latest_tick,
+    parse_ts,
+    running_stack,
+)
+
+
+@pytest.fixture(scope="module")
+def stack(card_store_db, redis_db, tmp_path_factory):
+    with running_stack(card_store_db, tmp_path_factory) as started:
+        yield started
+
+
+def test_schedule_creates_the_latest_interval_run_when_unpaused(stack, subscribers, clean_cards):
+    before = latest_tick(datetime.now(UTC))
+    stack.call("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
+    deadline = time.monotonic() + 60
+    while not (scheduled := stack.runs(run_type=["scheduled"])):
+        assert time.monotonic() < deadline, "no scheduled run 60 s after unpausing"
+        time.sleep(1)
+    (run,) = scheduled
+    interval_end = parse_ts(run["data_interval_end"])
+    assert interval_end in {before, latest_tick(datetime.now(UTC))}, run
+    stack.wait_for_run(run["dag_run_id"])
+
+    orgs = len(set(subscribers.values()))
+    assert_ran_on_celery(stack, run["dag_run_id"], fetches=orgs, batches=math.ceil(SUBSCRIBERS / BATCH_SIZE))
+    assert_card_store(run["dag_run_id"], interval_end, set(subscribers))
+
+
+def test_rest_trigger_with_params_runs_only_the_chosen_org(clear_of_schedule_tick, live_dag, subscribers, clean_cards):
+    org = sorted(set(subscribers.values()))[1]
+    users = {u for u, o in subscribers.items() if o == org}
+    logical = datetime(2026, 11, 27, 6, tzinfo=UTC)
+    run = live_dag.call(
+        "POST",
+        f"/dags/{DAG_ID}/dagRuns",
+        json={
+            "dag_run_id": "rest__stacktest",
+            "logical_date": logical.isoformat(),
+            "conf": {"sales_orgs": [org], "batch_size": 2},
+        },
+    )
+    assert run["run_type"] == "manual" and run["conf"]["sales_orgs"] == [org]
+    live_dag.wait_for_run(run["dag_run_id"])
+
+    assert_ran_on_celery(live_dag, run["dag_run_id"], fetches=1, batches=math.ceil(len(users) / 2))
+    assert_card_store(run["dag_run_id"], logical, users)
+
+
+def test_backfill_runs_each_interval_and_keeps_the_newest_cards(
+    clear_of_schedule_tick, live_dag, subscribers, clean_cards
+):
+    newest = latest_tick(datetime.now(UTC)) - timedelta(hours=6)
+    intervals = [newest - timedelta(hours=4), newest - timedelta(hours=2), newest]
+    # One at a time, like the DAG's max_active_runs=1 (a backfill has its own limit, default 10).
+    made = live_dag.airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        intervals[0].isoformat(),
+        "--to-date",
+        newest.isoformat(),
+        "--max-active-runs",
+        "1",
+    )
+    assert made.returncode == 0, made.stdout + made.stderr[-3000:]
+    runs = live_dag.runs(run_type=["backfill"])
+    assert sorted(parse_ts(r["data_interval_end"]) for r in runs) == intervals, runs
+    for run in sorted(runs, key=lambda r: r["data_interval_end"]):
+        live_dag.wait_for_run(run["dag_run_id"])
+
+    orgs = len(set(subscribers.values()))
+    for run in runs:
+        assert_ran_on_celery(live_dag, run["dag_run_id"], fetches=orgs, batches=math.ceil(SUBSCRIBERS / BATCH_SIZE))
+    pg = card_store.hook()
+    by_interval = dict(
+        pg.get_records(
+            "SELECT data_interval_end, run_id FROM pipeline_run WHERE status = 'success' AND subscribers_served = %s",
+            parameters=(SUBSCRIBERS,),
+        )
+    )
+    assert by_interval == {parse_ts(r["data_interval_end"]): r["dag_run_id"] for r in runs}
+    assert_card_store(by_interval[newest], newest, set(subscribers))
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """Headless Debian Chromium driven by Playwright (its own browser downloads are not used)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "profile",
+            executable_path=CHROMIUM,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_ui_trigger_form_shows_the_params_and_its_run_succeeds(
+    clear_of_schedule_tick, live_dag, subscribers, clean_cards, chromium
+):
+    from playwright.sync_api import expect
+
+    page, api = chromium, live_dag.api
+    org = sorted(set(subscribers.values()))[2]
+    users = {u for u, o in subscribers.items() if o == org}
+    run_id = "ui__stacktest"
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    page.goto(f"{api}/dags/{DAG_ID}")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(live_dag.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/dags/{DAG_ID}", timeout=30_000)
+    page.get_by_role("button", name="Trigger").first.click()
+    form = page.get_by_role("dialog").filter(has_text="Trigger Dag")
+    expect(form.get_by_text("Run Parameters")).to_be_visible()
+    labels = [text.split("\n")[0] for text in form.locator("label").all_inner_texts()]
+    for title in ("Sales organizations", "Users", "Batch size", "Force rewrite"):
+        assert title in labels, f"trigger form lacks the param titled {title!r}; labels: {labels}"
+    form.locator("textarea[name=element_sales_orgs]").fill(org)
+    form.locator("input[name=element_batch_size]").fill("2")
+    page.screenshot(path=ARTIFACTS / "ui-1-trigger-params.png")
+    form.get_by_role("button", name="Advanced Options").click()
+    form.locator("input[name=dagRunId]").fill(run_id)
+    page.screenshot(path=ARTIFACTS / "ui-2-trigger-run-id-and-conf.png")
+    form.get_by_role("button", name="Trigger", exact=True).click()
+
+    deadline = time.monotonic() + 30
+    while not live_dag.http.get(f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", timeout=30).ok:
+        assert time.monotonic() < deadline, f"the UI's trigger created no run {run_id}"
+        time.sleep(1)
+    run = live_dag.wait_for_run(run_id)
+    assert run["run_type"] == "manual" and run["triggering_user_name"] == "admin"
+    assert (run["conf"]["sales_orgs"], run["conf"]["batch_size"]) == ([org], 2), run["conf"]
+
+    page.goto(f"{api}/dags/{DAG_ID}/runs/{run_id}")
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "ui-3-run-succeeded.png")
+    assert_ran_on_celery(live_dag, run_id, fetches=1, batches=math.ceil(len(users) / 2))
+    assert_card_store(run_id, parse_ts(run["data_interval_end"]), users)

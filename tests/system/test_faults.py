@@ -1,0 +1,415 @@
+"""The fault suite: every failure is retried the right number of times, recorded, recoverable,
+and never costs a user their cards. Drives the stand-in T2A server's fault switches and real
+PostgreSQL, Redis and Airflow (`airflow dags test`); each test adds a row to the table printed
+at the end of the session (fault, expected, observed).
+
+The runs build on each other, 2 hours apart, like scheduled runs.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+import requests
+
+from include import card_store, change_events
+from t2a_standin import seed
+from t2a_standin.data import DataConfig, Dataset
+from t2a_standin.server import serve_in_thread
+from tests.conftest import DB_HOST, DB_PORT, DB_USER
+from tests.support import fault_table
+from tests.support.dag_runs import ARTIFACTS, ROOT, card_table, dags_test, kill_group, start_dags_test
+
+SUBSCRIBERS = 80
+T = [f"2026-11-27T{hour:02d}:00:00+00:00" for hour in range(0, 24, 2)]
+CONFIG = DataConfig(orgs=10)  # 8 ordinary organizations, one without orders, one without data
+
+
+@pytest.fixture(scope="module")
+def world(card_store_db, redis_db, t2a_token, tmp_path_factory):
+    with serve_in_thread(CONFIG, t2a_token) as server:
+        conn = json.dumps(
+            {"conn_type": "http", "host": server.host, "port": server.port, "schema": "http", "password": t2a_token}
+        )
+        pg = card_store.hook()
+        pg.run(
+            "TRUNCATE card_subscriber, user_scenario_result, pipeline_dead_letter, pipeline_run,"
+            " card_change_outbox RESTART IDENTITY"
+        )
+        redis_db.delete(change_events.STREAM)
+        dataset = Dataset(CONFIG)
+        seed.seed(pg, dataset, SUBSCRIBERS)
+        served = {r[0] for r in pg.get_records("SELECT DISTINCT sales_org_cd FROM card_subscriber")}
+        ordinary = [o["code"] for o in dataset.orgs()][:8]
+        assert set(ordinary) <= served, "every ordinary organization needs subscribers"
+        yield {
+            "pg": pg,
+            "redis": redis_db,
+            "server": server,
+            "token": t2a_token,
+            "conn": conn,
+            "orgs": ordinary,
+            "staging": tmp_path_factory.mktemp("staging").as_uri(),
+        }
+
+
+def admin(world, method: str, path: str, body=None):
+    response = requests.request(
+        method,
+        world["server"].base_url + path,
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {world['token']}"},
+    )
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def set_faults(world, rules: list[dict]) -> None:
+    admin(world, "DELETE", "/_admin/stats")
+    admin(world, "POST", "/_admin/faults", rules)
+
+
+def statuses(world, org: str, query: str) -> list:
+    stats = admin(world, "GET", "/_admin/stats")["requests"]
+    return sorted((r["status"], r["count"]) for r in stats if r["org"] == org and r["query"] == query)
+
+
+def run(world, logical_date: str, **env: str) -> dict:
+    return dags_test(
+        world["pg"],
+        world["staging"],
+        logical_date,
+        log_name=f"faults-{logical_date[:13]}.log",
+        AIRFLOW_CONN_T2A_API=world["conn"],
+        **env,
+    )
+
+
+def rows_of(pg, org: str) -> list[tuple]:
+    return [r for r in card_table(pg) if r[2] == org]
+
+
+def dead_letters(pg, run_id: str, stage: str) -> dict[str, tuple]:
+    return {
+        r[0]: r[1:]
+        for r in pg.get_records(
+            "SELECT item_key, error, attempts, payload FROM pipeline_dead_letter WHERE run_id = %s AND stage = %s",
+            parameters=(run_id, stage),
+        )
+    }
+
+
+def test_transient_bursts_are_recovered(world):
+    a, b, c = world["orgs"][:3]
+    set_faults(
+        world,
+        [
+            {"org": a, "query": "SALES_ORG", "kind": "status", "status": 429, "retry_after": 1, "times": 2},
+            {"org": b, "query": "SALES_TOTAL", "kind": "status", "status": 503, "times": 3},
+            {"org": c, "query": "ORDER_STATUS", "kind": "drop", "times": 1},
+        ],
+    )
+    result = run(world, T[0])
+    observed = (
+        f"status {result['status']}, cards {result['cards_written']}, dead letters {result['dead_letters']};"
+        f" {a} SALES_ORG {statuses(world, a, 'SALES_ORG')}"
+    )
+    holds = (
+        result["status"] == "success"
+        and result["cards_written"] == SUBSCRIBERS
+        and result["dead_letters"] == 0
+        and statuses(world, a, "SALES_ORG") == [(200, 1), (429, 2)]
+        and statuses(world, b, "SALES_TOTAL") == [(200, 1), (503, 3)]
+    )
+    fault_table.record(
+        "429 x2 (Retry-After 1s), 503 x3, dropped connection",
+        "retried by the T2A client, run succeeds, every card written",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def test_one_org_failing_for_good_keeps_its_users_cards(world):
+    x = world["orgs"][3]
+    before = rows_of(world["pg"], x)
+    set_faults(world, [{"org": x, "query": "SALES_ORG", "kind": "status", "status": 503}])
+    result = run(world, T[1], STALE_FALLBACK_MAX_AGE_HOURS="0")
+    letters = dead_letters(world["pg"], result["run_id"], "fetch")
+    others = [r for r in card_table(world["pg"]) if r[2] != x]
+    observed = (
+        f"status {result['status']}, orgs failed {result['orgs_failed']}, dead letter {sorted(letters)}"
+        f" after {letters.get(x, (None, None))[1]} attempts; {len(before)} users of {x} unchanged:"
+        f" {rows_of(world['pg'], x) == before}"
+    )
+    holds = (
+        result["status"] == "partial"
+        and result["orgs_failed"] == 1
+        and list(letters) == [x]
+        and letters[x][1] == 4
+        and "HTTP 503" in letters[x][0]
+        and f"sales org {x}" in letters[x][0]
+        and letters[x][2]["queries"]["SALES_ORG"]["sales_org_cd"] == x
+        and before
+        and rows_of(world["pg"], x) == before
+        and all(r[5].isoformat() == T[1] for r in others)
+    )
+    fault_table.record(
+        f"org {x}: 503 on every request",
+        "4 attempts, dead letter, run completes, others served, that org's users keep their cards",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def test_stale_fallback_serves_last_good_data_with_its_time(world):
+    x = world["orgs"][3]
+    result = run(world, T[2])  # the same org still fails; its last good data is from T[0]
+    pages = dict(
+        world["pg"].get_records(
+            "SELECT r.user_id, r.pages -> 'overview' ->> 'as_of' FROM user_scenario_result r WHERE sales_org_cd = %s",
+            parameters=(x,),
+        )
+    )
+    fresh = {r[5].isoformat() for r in rows_of(world["pg"], x)}
+    observed = (
+        f"orgs fallback {result['orgs_fallback']}, as_of on {x}'s pages {set(pages.values())},"
+        f" rows confirmed at {fresh}"
+    )
+    holds = (
+        result["orgs_fallback"] == 1
+        and set(pages.values()) == {T[0]}
+        and fresh == {T[2]}
+        and result["status"] == "partial"
+    )
+    fault_table.record(
+        f"org {x} still failing, last good data 4 h old (limit 6 h)",
+        "merge uses last good extract, cards show its as-of time",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+MALFORMED = [
+    ("not_json", "SALES_ORG", "not JSON"),
+    ("content_not_json", "SALES_TOTAL", "meta.content is not JSON"),
+    ("missing_header", "ORDER_STATUS", "headers missing"),
+    ("row_length", "SALES_ORG", "cells, expected"),
+    ("non_number", "SALES_TOTAL", "is not"),
+    ("duplicate_key", "SALES_ORG", "duplicate key"),
+]
+BAD_SUBSCRIBERS = [
+    ("bad-org", "0000", "{A1}", "en-US", None, "'0000' is not in T2A's SALES_ORG_LIST"),
+    ("bad-accounts", None, "{}", "en-US", None, "accounts is empty"),
+    ("bad-locale", None, "{A1}", "fr-FR", None, "locale 'fr-FR'"),
+    ("bad-scenario", None, "{A1}", "en-US", "{weekly}", "scenario 'weekly' is not defined"),
+]
+
+
+def test_malformed_responses_and_bad_subscribers_are_dead_lettered(world):
+    orgs = world["orgs"]
+    set_faults(
+        world,
+        [
+            {"org": org, "query": query, "kind": "malformed", "variant": variant}
+            for org, (variant, query, _) in zip(orgs, MALFORMED)
+        ],
+    )
+    for user_id, org, accounts, locale, scenarios, _ in BAD_SUBSCRIBERS:
+        world["pg"].run(
+            "INSERT INTO card_subscriber (user_id, display_name, locale, sales_org_cd, accounts,"
+            " scenarios) VALUES (%s, %s, %s, %s, %s, %s)",
+            parameters=(user_id, user_id, locale, org or orgs[7], accounts, scenarios),
+        )
+    try:
+        result = run(world, T[3], STALE_FALLBACK_MAX_AGE_HOURS="0")
+    finally:
+        world["pg"].run("DELETE FROM card_subscriber WHERE user_id LIKE 'bad-%%'")
+    fetch = dead_letters(world["pg"], result["run_id"], "fetch")
+    subs = dead_letters(world["pg"], result["run_id"], "subscriber")
+    problems = []
+    for org, (variant, query, words) in zip(orgs, MALFORMED):
+        error = fetch.get(org, ("missing",))[0]
+        if not (error.startswith(f"sales org {org}, query {query}: ") and words in error):
+            problems.append(f"{variant}: {error}")
+        if statuses(world, org, query) != [(200, 1)]:
+            problems.append(f"{variant}: retried {statuses(world, org, query)}")
+    for user_id, *_, words in BAD_SUBSCRIBERS:
+        key = "bad-scenario:weekly" if user_id == "bad-scenario" else user_id
+        error = subs.get(key, ("missing",))[0]
+        if not (error.startswith(f"user {user_id}: ") and words in error):
+            problems.append(f"{user_id}: {error}")
+    stored = world["pg"].get_first("SELECT count(*) FROM user_scenario_result WHERE user_id LIKE 'bad-%%'")[0]
+    observed = (
+        f"{len(fetch)} fetch + {len(subs)} subscriber dead letters, each not retried;"
+        f" problems: {problems or 'none'}; cards for bad rows: {stored}"
+    )
+    holds = not problems and len(fetch) == 6 and len(subs) == 4 and stored == 0
+    fault_table.record(
+        "6 malformed kinds + 4 bad subscriber rows",
+        "no retry, dead letter naming org/user, query/field and problem; nothing coerced",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(50):
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"private redis-server on port {port} did not start")
+
+
+def test_redis_down_during_publish_loses_no_event(world, tmp_path):
+    set_faults(world, [])
+    port = _free_port()
+    conn = json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": port})
+    server = _start_redis(port, tmp_path)
+    server.terminate()
+    server.wait(timeout=10)
+    down = run(world, T[4], AIRFLOW_CONN_REDIS_DEFAULT=conn)
+    pending = world["pg"].get_first("SELECT count(*) FROM card_change_outbox WHERE published_at IS NULL")[0]
+    server = _start_redis(port, tmp_path)
+    try:
+        again = run(world, T[4], AIRFLOW_CONN_REDIS_DEFAULT=conn)
+        entries = redis.Redis(port=port, decode_responses=True).xrange(change_events.STREAM)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    left = world["pg"].get_first("SELECT count(*) FROM card_change_outbox WHERE published_at IS NULL")[0]
+    ids = [e[1]["event_id"] for e in entries]
+    observed = (
+        f"run with Redis down: {down['status']}, {down['cards_written']} written, {pending} events queued;"
+        f" next run: {len(entries)} published ({len(set(ids))} distinct), {left} left"
+    )
+    holds = (
+        down["status"] == "success"
+        and down["cards_written"] > 0
+        and pending >= down["cards_written"]
+        and len(entries) == pending == len(set(ids))
+        and left == 0
+        and again["cards_written"] == 0
+    )
+    fault_table.record(
+        "Redis stopped during publish, then restarted",
+        "run succeeds; events wait in the outbox and go out once, next run",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def test_killed_mid_batch_leaves_nothing_half_written(world, card_store_db):
+    """A batch blocked inside its card transaction (a lock held by the test) is SIGKILLed."""
+    lock = psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname=card_store_db)
+    lock.execute("LOCK TABLE user_scenario_result IN SHARE ROW EXCLUSIVE MODE")
+    log_path = ARTIFACTS / f"faults-killed-{T[5][:13]}.log"
+    proc = start_dags_test(world["staging"], T[5], log_path, AIRFLOW_CONN_T2A_API=world["conn"])
+    try:
+        waiting = 0
+        for _ in range(240):
+            waiting = world["pg"].get_first(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+                " AND query ILIKE %s",
+                parameters=(card_store_db, "%user_scenario_result%"),
+            )[0]
+            if waiting or proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert waiting, f"the batch never reached its card write; see {log_path}"
+    finally:
+        kill_group(proc)
+        lock.rollback()
+        lock.close()
+    half = world["pg"].get_first(
+        "SELECT count(*) FROM user_scenario_result WHERE data_interval_end = %s", parameters=(T[5],)
+    )[0]
+    result = run(world, T[5])
+    after = card_table(world["pg"])
+    events = world["pg"].get_records(
+        "SELECT user_id, count(*) FROM card_change_outbox WHERE run_id = %s GROUP BY user_id HAVING count(*) > 1",
+        parameters=(result["run_id"],),
+    )
+    fresh = sum(1 for r in after if r[5].isoformat() == T[5])
+    observed = (
+        f"rows of the killed run visible: {half}; rerun {result['status']}, {fresh}/{len(after)} rows at"
+        f" the new interval, duplicate events {len(events)}"
+    )
+    holds = half == 0 and result["status"] == "success" and fresh == len(after) == SUBSCRIBERS and not events
+    fault_table.record(
+        "process SIGKILLed inside a batch's card transaction",
+        "no half-written batch; rerun ends like a clean run",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def test_rerun_of_the_same_interval_changes_nothing(world):
+    before = card_table(world["pg"])
+    result = run(world, T[5])
+    holds = result["cards_written"] == 0 and card_table(world["pg"]) == before
+    fault_table.record(
+        "rerun of the same interval",
+        "identical tables",
+        f"{result['cards_written']} written, tables identical: {card_table(world['pg']) == before}",
+        holds,
+    )
+    assert holds
+
+
+def test_the_token_never_leaks(world):
+    token = world["token"]
+    places = {"dags test output": sorted(ARTIFACTS.glob("faults-*.log"))}
+    home = Path(__import__("os").environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
+    places["airflow task logs"] = [p for p in (home / "logs").rglob("*") if p.is_file()]
+    leaks = [str(p) for paths in places.values() for p in paths if token in p.read_text(errors="replace")]
+    letters = world["pg"].get_records("SELECT payload::text || error FROM pipeline_dead_letter")
+    leaks += ["pipeline_dead_letter" for (text,) in letters if token in text]
+    cards = world["pg"].get_first(
+        "SELECT count(*) FROM user_scenario_result WHERE pages::text LIKE %s OR cards::text LIKE %s",
+        parameters=(f"%{token}%", f"%{token}%"),
+    )[0]
+    leaks += ["user_scenario_result"] * bool(cards)
+    scanned = sum(len(v) for v in places.values())
+    observed = f"{scanned} log files, {len(letters)} dead letters, all cards scanned: leaks {leaks or 'none'}"
+    assert scanned and letters
+    fault_table.record("token in logs, task output, dead letters, cards", "never present", observed, not leaks)
+    assert not leaks, observed
