@@ -8,25 +8,18 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
+from include import card_store
+from include.config import DAG_ID
 from tests.support import ARTIFACTS, ROOT
 
-RUN_KEYS = (
-    "run_id",
-    "status",
-    "orgs_fetched",
-    "orgs_failed",
-    "orgs_fallback",
-    "subscribers_served",
-    "cards_written",
-    "cards_unchanged",
-    "dead_letters",
-)
+RUN_KEYS = ("run_id", "status", *card_store.runs.RUN_COUNTERS)
 
 
 def command(logical_date: str, conf: dict | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "airflow", "dags", "test", "adaptive_card_pipeline", logical_date]
+    cmd = [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, logical_date]
     return cmd + (["--conf", json.dumps(conf)] if conf else [])
 
 
@@ -82,12 +75,9 @@ def kill_group(proc: subprocess.Popen) -> None:
 
 
 def pipeline_run(pg, logical_date: str) -> dict:
-    row = pg.get_first(
-        f"SELECT {', '.join(RUN_KEYS)} FROM pipeline_run WHERE data_interval_end = %s ORDER BY started_at DESC LIMIT 1",
-        parameters=(logical_date,),
-    )
-    assert row, f"no pipeline_run row for {logical_date}"
-    return dict(zip(RUN_KEYS, row))
+    run = card_store.runs.latest_run(pg, datetime.fromisoformat(logical_date))
+    assert run, f"no pipeline_run row for {logical_date}"
+    return {key: run[key] for key in RUN_KEYS}
 
 
 def card_table(pg) -> list[tuple]:
@@ -102,8 +92,6 @@ def t2a_inputs(as_of: str) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """Everything T2A (connection t2a_api) holds for the interval ending at ``as_of``, read
     straight over HTTP: rows as dicts per query (with SALES_ORG_CD), and each org's context —
     the inputs of tests.support.daily_brief_reference, independent of the pipeline's staging and merge."""
-    from datetime import datetime
-
     from include.t2a_client import T2AClient, org_query_params, reporting_period
 
     client = T2AClient(backoff_base=0.05)
