@@ -21,6 +21,7 @@ FLOW = (
     "include.cards",
     "include.card_store",
     "include.change_events",
+    "include.card_actions",
 )
 LEAVES = ("include.config", "include.connections_env")
 
