@@ -1,7 +1,20 @@
-"""An independent, deliberately plain reading of shared/contracts/daily-brief.md.
+"""An independent, deliberately plain reading of shared/contracts/daily-brief.md (v1).
 
-Loops over row dicts with decimal.Decimal; shares no code with include/scenarios. The
+Loops over row dicts with decimal.Decimal; shares no code with include/ (the engine). The
 tests compare the engine's pages with these, subscriber by subscriber.
+
+Each step below is named after the contract section it reads:
+- "Inputs for one subscriber": `subscriber_rows` picks `G`, `M` and `O`.
+- "Arithmetic": `decimal_or_none`, `zero_if_null`, `column_sum`, `rounded_amount`,
+  `rounded_rate`, `aggregate_ach_rate`, `gap_of`.
+- "Page `overview`": `top_accounts`, `top_product_groups` (both ranked by `ranked_first`),
+  `issue_counts`, `order_sums`, `overview_page`.
+- "Page `accounts`": `account_materials`, `accounts_page`.
+- "Page `product_groups`": `group_accounts`, `product_groups_page` (both detail lists are
+  ranked by `largest_gaps`).
+- "Page `operations`": `operations_materials`, `operations_page`.
+`reference_pages` puts them together. daily-brief-v2.md (not implemented here) adds pages
+and fields on top of these; nothing here reads it.
 
 Input rows are dicts keyed by the contract headers (plus SALES_ORG_CD); a missing number
 is None or NaN. The one reading the contract leaves open is fixed as the scenario file
@@ -12,193 +25,358 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any
+from typing import Any, NamedTuple
+
+Row = dict[str, Any]
 
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
-ISSUES = [
+TOP_LIST_LENGTH = 5  # top_accounts, top_product_groups, an account's materials, a group's accounts
+OPERATIONS_MATERIALS_LENGTH = 10
+# (output field, ORDER_STATUS header) of `issues` and of `orders`, in output order.
+ISSUE_COLUMNS = (
     ("credit_block", "Credit Block"),
     ("delivery_block", "Delivery Block"),
     ("unconfirmed_delay", "Unconfirmed Delay"),
     ("do_delay", "DO Delay"),
     ("incomplete", "Incomplete"),
-]
-ORDERS = [
+)
+ORDER_COLUMNS = (
     ("billed", "Billed Order"),
     ("open", "Open Order"),
     ("blocked", "Blocked Order"),
     ("upcoming", "Upcoming Order"),
-]
+)
 
 
-def dec(value: Any) -> Decimal | None:
-    """A T2A number as the decimal it was written as; None for null."""
+# ----- Arithmetic -----------------------------------------------------------------------
+
+
+def decimal_or_none(value: Any) -> Decimal | None:
+    """A T2A number as the decimal it was written as; None for null (None or NaN)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return Decimal(repr(float(value)))
 
 
 def zero_if_null(value: Any) -> Decimal:
-    d = dec(value)
-    return Decimal(0) if d is None else d
+    """Arithmetic: "`null` amounts count as 0 in sums" (and a single row's null Est. Sales shows as 0)."""
+    number = decimal_or_none(value)
+    return Decimal(0) if number is None else number
 
 
-def amount(d: Decimal) -> float:
-    return float(d.quantize(CENT, rounding=ROUND_HALF_UP))
+def column_sum(rows: list[Row], header: str) -> Decimal:
+    """Σ of one column over rows, nulls as 0 — exact, rounded only when output."""
+    return sum((zero_if_null(row[header]) for row in rows), Decimal(0))
 
 
-def rate(d: Decimal | None) -> float | None:
-    return None if d is None else float(d.quantize(TENTH, rounding=ROUND_HALF_UP))
+def rounded_amount(amount: Decimal) -> float:
+    """Arithmetic: output amounts are rounded to 2 decimals, half away from zero, after summing."""
+    return float(amount.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def ach_of(est: Decimal, target: Decimal) -> Decimal | None:
+def rounded_rate(rate: Decimal | None) -> float | None:
+    """Arithmetic: rates are rounded to 1 decimal, half away from zero; null stays null."""
+    return None if rate is None else float(rate.quantize(TENTH, rounding=ROUND_HALF_UP))
+
+
+def aggregate_ach_rate(est_sales: Decimal, target: Decimal) -> Decimal | None:
+    """Arithmetic: `ach_rate` of an aggregate = est_sales / target × 100, or null when target is 0."""
     if target == 0:
         return None
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return est / target * 100
+    with localcontext() as wide:
+        wide.prec = 60
+        return est_sales / target * 100
+
+
+def gap_of(target: Decimal, est_sales: Decimal) -> Decimal:
+    """Arithmetic: `gap` = target − est_sales. A zero gap is +0, never -0 (e.g. target -0.0 with a
+    null Est. Sales), as this reference has always output it."""
+    gap = target - est_sales
+    return gap.copy_abs() if gap.is_zero() else gap
+
+
+def is_behind_target(target: Decimal, ach: Decimal) -> bool:
+    """The top lists' filter: target ≠ 0 and ach < 100 (exact values)."""
+    return target != 0 and ach < 100
+
+
+# ----- Inputs for one subscriber --------------------------------------------------------
+
+
+class SubscriberRows(NamedTuple):
+    """`G`, `M` and `O` of one subscriber, in the data's row order."""
+
+    sales_total: list[Row]  # G
+    sales_org: list[Row]  # M
+    order_status: list[Row]  # O
+
+
+def subscriber_rows(subscriber: dict[str, Any], data: dict[str, list[Row]]) -> SubscriberRows:
+    """Inputs for one subscriber: only rows of `S`, `A` and (when not NULL) `P` — the authorization rule.
+
+    `G` = SALES_TOTAL rows of S and A; `M` = SALES_ORG rows of S, A and P; `O` = ORDER_STATUS
+    rows of S and A whose (account, material) pair appears in `M` when P is not NULL.
+    """
+    org = subscriber["sales_org_cd"]
+    accounts = set(subscriber["accounts"])
+    groups = None if subscriber["product_groups"] is None else set(subscriber["product_groups"])
+
+    def in_org_and_accounts(row: Row) -> bool:
+        return row["SALES_ORG_CD"] == org and row["GSCM Account"] in accounts
+
+    sales_total = [row for row in data["SALES_TOTAL"] if in_org_and_accounts(row)]
+    sales_org = [
+        row
+        for row in data["SALES_ORG"]
+        if in_org_and_accounts(row) and (groups is None or row["GSCM P/Group"] in groups)
+    ]
+    pairs_in_sales_org = {(row["GSCM Account"], row["Material"]) for row in sales_org}
+    order_status = [
+        row
+        for row in data["ORDER_STATUS"]
+        if in_org_and_accounts(row) and (groups is None or (row["GSCM Account"], row["Material"]) in pairs_in_sales_org)
+    ]
+    return SubscriberRows(sales_total, sales_org, order_status)
+
+
+def group_rows_by(rows: list[Row], header: str) -> dict[Any, list[Row]]:
+    """Rows grouped by one column's value, groups in order of first appearance, rows in order."""
+    groups: dict[Any, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row[header], []).append(row)
+    return groups
+
+
+# ----- Page `overview` ------------------------------------------------------------------
+
+
+class Standing(NamedTuple):
+    """One candidate of a top list, with the exact values its filter and rank use."""
+
+    name: Any  # the account or product group
+    target: Decimal
+    est_sales: Decimal
+    ach: Decimal
+
+
+def ranked_first(standings: list[Standing]) -> list[Standing]:
+    """The top lists' order: ach ascending, target descending, est_sales ascending, then the
+    account (or product group) ascending; the first 5."""
+    ordered = sorted(
+        standings, key=lambda standing: (standing.ach, -standing.target, standing.est_sales, standing.name)
+    )
+    return ordered[:TOP_LIST_LENGTH]
+
+
+def standing_entry(name_field: str, standing: Standing) -> dict[str, Any]:
+    """A top-list entry as output: {<name_field>, target, est_sales, ach_rate}, rounded."""
+    return {
+        name_field: standing.name,
+        "target": rounded_amount(standing.target),
+        "est_sales": rounded_amount(standing.est_sales),
+        "ach_rate": rounded_rate(standing.ach),
+    }
+
+
+def top_accounts(sales_total: list[Row]) -> list[dict[str, Any]]:
+    """`top_accounts`: single rows of `G` with target ≠ 0 and ach < 100, ranked.
+
+    Ranked on their own, rows whose Target Plan or Ach. vs Target Plan is null are left out;
+    a row's ach_rate is its own Ach. vs Target Plan (Arithmetic).
+    """
+    standings = []
+    for row in sales_total:
+        target = decimal_or_none(row["Target Plan"])
+        ach = decimal_or_none(row["Ach. vs Target Plan"])
+        if target is None or ach is None:
+            continue
+        if is_behind_target(target, ach):
+            standings.append(Standing(row["GSCM Account"], target, zero_if_null(row["Est. Sales"]), ach))
+    return [standing_entry("account", standing) for standing in ranked_first(standings)]
+
+
+def top_product_groups(sales_org: list[Row]) -> list[dict[str, Any]]:
+    """`top_product_groups`: `M` grouped by GSCM P/Group, target and est_sales summed, kept where
+    target ≠ 0 and ach < 100 (aggregate ach), in the top_accounts order."""
+    standings = []
+    for group, rows in group_rows_by(sales_org, "GSCM P/Group").items():
+        target = column_sum(rows, "Target Plan")
+        est_sales = column_sum(rows, "Est. Sales")
+        ach = aggregate_ach_rate(est_sales, target)
+        if ach is not None and is_behind_target(target, ach):
+            standings.append(Standing(group, target, est_sales, ach))
+    return [standing_entry("product_group", standing) for standing in ranked_first(standings)]
+
+
+def issue_counts(order_status: list[Row]) -> dict[str, int]:
+    """`issues`: each of the five issue counts summed over the rows."""
+    return {field: sum(int(row[header]) for row in order_status) for field, header in ISSUE_COLUMNS}
+
+
+def order_sums(order_status: list[Row]) -> dict[str, Decimal]:
+    """`orders` before rounding: billed, open, blocked, upcoming summed over the rows (nulls as 0)."""
+    return {field: column_sum(order_status, header) for field, header in ORDER_COLUMNS}
+
+
+def rounded_orders(sums: dict[str, Decimal]) -> dict[str, float]:
+    """`orders` as output: each sum rounded as an amount."""
+    return {field: rounded_amount(sums[field]) for field, _ in ORDER_COLUMNS}
+
+
+def overview_page(
+    org: str,
+    context: dict[str, str],
+    sales_total: list[Row],
+    accounts: list[dict[str, Any]],
+    product_groups: list[dict[str, Any]],
+    issues: dict[str, int],
+    orders: dict[str, float],
+) -> dict[str, Any]:
+    """Page `overview`: the run's context, Σ G of target, est. sales and billing with their
+    aggregate ach_rate, the two top lists, and `issues` and `orders` over `O`."""
+    total_target = column_sum(sales_total, "Target Plan")
+    total_est_sales = column_sum(sales_total, "Est. Sales")
+    return {
+        "sales_org_cd": org,
+        "currency": context["currency"],
+        "period": context["period"],
+        "as_of": context["as_of"],
+        "total_target": rounded_amount(total_target),
+        "total_est_sales": rounded_amount(total_est_sales),
+        "total_billing": rounded_amount(column_sum(sales_total, "Billing")),
+        "total_ach_rate": rounded_rate(aggregate_ach_rate(total_est_sales, total_target)),
+        "top_accounts": accounts,
+        "top_product_groups": product_groups,
+        "issues": issues,
+        "orders": orders,
+    }
+
+
+# ----- Pages `accounts` and `product_groups` --------------------------------------------
+
+
+class GapLine(NamedTuple):
+    """A material of an account, or an account of a product group, with its exact gap."""
+
+    name: Any  # the material or account
+    target: Decimal
+    est_sales: Decimal
+    gap: Decimal
+    product_group: Any = None  # a material's GSCM P/Group
+
+
+def largest_gaps(lines: list[GapLine]) -> list[GapLine]:
+    """Both detail lists' order: gap descending, then material (or account) ascending; the first 5.
+    The sort is stable: lines equal on both keep the order of `M`."""
+    ordered = sorted(lines, key=lambda line: (-line.gap, line.name))
+    return ordered[:TOP_LIST_LENGTH]
+
+
+def account_materials(sales_org: list[Row], account: Any) -> list[dict[str, Any]]:
+    """An account's `materials`: up to 5 single rows of `M` for it, by largest gap, each
+    {material, product_group, target, est_sales, gap}. A row with null Target Plan is left out
+    (Arithmetic); a null Est. Sales shows as 0."""
+    lines = []
+    for row in sales_org:
+        target = decimal_or_none(row["Target Plan"])
+        if row["GSCM Account"] != account or target is None:
+            continue
+        est_sales = zero_if_null(row["Est. Sales"])
+        lines.append(GapLine(row["Material"], target, est_sales, gap_of(target, est_sales), row["GSCM P/Group"]))
+    return [
+        {
+            "material": line.name,
+            "product_group": line.product_group,
+            "target": rounded_amount(line.target),
+            "est_sales": rounded_amount(line.est_sales),
+            "gap": rounded_amount(line.gap),
+        }
+        for line in largest_gaps(lines)
+    ]
+
+
+def accounts_page(top_accounts: list[dict[str, Any]], sales_org: list[Row]) -> list[dict[str, Any]]:
+    """Page `accounts`: each of overview.top_accounts, in that order, with its `materials`."""
+    return [entry | {"materials": account_materials(sales_org, entry["account"])} for entry in top_accounts]
+
+
+def group_accounts(sales_org: list[Row], product_group: Any) -> list[dict[str, Any]]:
+    """A group's `accounts`: its rows of `M` summed per account (nulls as 0), up to 5 by largest
+    gap, each {account, target, est_sales, gap}."""
+    in_group = [row for row in sales_org if row["GSCM P/Group"] == product_group]
+    lines = []
+    for account, rows in group_rows_by(in_group, "GSCM Account").items():
+        target = column_sum(rows, "Target Plan")
+        est_sales = column_sum(rows, "Est. Sales")
+        lines.append(GapLine(account, target, est_sales, gap_of(target, est_sales)))
+    return [
+        {
+            "account": line.name,
+            "target": rounded_amount(line.target),
+            "est_sales": rounded_amount(line.est_sales),
+            "gap": rounded_amount(line.gap),
+        }
+        for line in largest_gaps(lines)
+    ]
+
+
+def product_groups_page(top_product_groups: list[dict[str, Any]], sales_org: list[Row]) -> list[dict[str, Any]]:
+    """Page `product_groups`: each of overview.top_product_groups, in that order, with its `accounts`."""
+    return [entry | {"accounts": group_accounts(sales_org, entry["product_group"])} for entry in top_product_groups]
+
+
+# ----- Page `operations` ----------------------------------------------------------------
+
+
+class MaterialOrders(NamedTuple):
+    """The rows of `O` for one Material, summed."""
+
+    material: Any
+    orders: dict[str, Decimal]  # exact sums, as the ranking needs them
+    issues: dict[str, int]
+
+
+def operations_materials(order_status: list[Row]) -> list[dict[str, Any]]:
+    """Operations' `materials`: `O` summed per Material, up to 10 by blocked descending, open
+    descending, material ascending; `issues_total` = the five issue counts added."""
+    per_material = [
+        MaterialOrders(material, order_sums(rows), issue_counts(rows))
+        for material, rows in group_rows_by(order_status, "Material").items()
+    ]
+    per_material.sort(key=lambda entry: (-entry.orders["blocked"], -entry.orders["open"], entry.material))
+    return [
+        {"material": entry.material} | rounded_orders(entry.orders) | {"issues_total": sum(entry.issues.values())}
+        for entry in per_material[:OPERATIONS_MATERIALS_LENGTH]
+    ]
+
+
+def operations_page(issues: dict[str, int], orders: dict[str, float], order_status: list[Row]) -> dict[str, Any]:
+    """Page `operations`: `issues` and `orders` as on overview, and the per-material list."""
+    return {"issues": issues, "orders": orders, "materials": operations_materials(order_status)}
+
+
+# ----- All pages ------------------------------------------------------------------------
 
 
 def reference_pages(
     subscriber: dict[str, Any], data: dict[str, list[dict[str, Any]]], context: dict[str, str]
 ) -> dict[str, Any]:
-    s = subscriber["sales_org_cd"]
-    a = set(subscriber["accounts"])
-    p = None if subscriber["product_groups"] is None else set(subscriber["product_groups"])
+    """The four pages of one subscriber: {overview, accounts, product_groups, operations}.
 
-    g = [r for r in data["SALES_TOTAL"] if r["SALES_ORG_CD"] == s and r["GSCM Account"] in a]
-    m = [
-        r
-        for r in data["SALES_ORG"]
-        if r["SALES_ORG_CD"] == s and r["GSCM Account"] in a and (p is None or r["GSCM P/Group"] in p)
-    ]
-    pairs = {(r["GSCM Account"], r["Material"]) for r in m}
-    o = [
-        r
-        for r in data["ORDER_STATUS"]
-        if r["SALES_ORG_CD"] == s
-        and r["GSCM Account"] in a
-        and (p is None or (r["GSCM Account"], r["Material"]) in pairs)
-    ]
-
-    total_target = sum((zero_if_null(r["Target Plan"]) for r in g), Decimal(0))
-    total_est = sum((zero_if_null(r["Est. Sales"]) for r in g), Decimal(0))
-    total_billing = sum((zero_if_null(r["Billing"]) for r in g), Decimal(0))
-
-    # top_accounts: single G rows, dropped when Target Plan or Ach. is null
-    candidates = []
-    for r in g:
-        target, ach = dec(r["Target Plan"]), dec(r["Ach. vs Target Plan"])
-        if target is None or ach is None:
-            continue
-        if target != 0 and ach < 100:
-            candidates.append((ach, -target, zero_if_null(r["Est. Sales"]), r["GSCM Account"]))
-    candidates.sort()
-    top_accounts = [
-        {"account": acc, "target": amount(-neg_target), "est_sales": amount(est), "ach_rate": rate(ach)}
-        for ach, neg_target, est, acc in candidates[:5]
-    ]
-
-    # top_product_groups: M summed per product group
-    by_group: dict[str, list[Decimal]] = {}
-    for r in m:
-        sums = by_group.setdefault(r["GSCM P/Group"], [Decimal(0), Decimal(0)])
-        sums[0] += zero_if_null(r["Target Plan"])
-        sums[1] += zero_if_null(r["Est. Sales"])
-    group_rows = []
-    for group, (target, est) in by_group.items():
-        ach = ach_of(est, target)
-        if target != 0 and ach < 100:
-            group_rows.append((ach, -target, est, group))
-    group_rows.sort()
-    top_groups = [
-        {"product_group": grp, "target": amount(-neg_target), "est_sales": amount(est), "ach_rate": rate(ach)}
-        for ach, neg_target, est, grp in group_rows[:5]
-    ]
-
-    issues = {name: sum(int(r[header]) for r in o) for name, header in ISSUES}
-    orders = {name: amount(sum((zero_if_null(r[header]) for r in o), Decimal(0))) for name, header in ORDERS}
-
-    overview = {
-        "sales_org_cd": s,
-        "currency": context["currency"],
-        "period": context["period"],
-        "as_of": context["as_of"],
-        "total_target": amount(total_target),
-        "total_est_sales": amount(total_est),
-        "total_billing": amount(total_billing),
-        "total_ach_rate": rate(ach_of(total_est, total_target)),
-        "top_accounts": top_accounts,
-        "top_product_groups": top_groups,
-        "issues": issues,
-        "orders": orders,
-    }
-
-    accounts_page = []
-    for entry in top_accounts:
-        materials = []
-        for r in m:
-            target = dec(r["Target Plan"])
-            if r["GSCM Account"] != entry["account"] or target is None:
-                continue
-            est = zero_if_null(r["Est. Sales"])
-            materials.append((-(target - est), r["Material"], r["GSCM P/Group"], target, est))
-        materials.sort(key=lambda t: (t[0], t[1]))
-        accounts_page.append(
-            dict(entry)
-            | {
-                "materials": [
-                    {
-                        "material": mat,
-                        "product_group": grp,
-                        "target": amount(t),
-                        "est_sales": amount(e),
-                        "gap": amount(-neg_gap),
-                    }
-                    for neg_gap, mat, grp, t, e in materials[:5]
-                ]
-            }
-        )
-
-    groups_page = []
-    for entry in top_groups:
-        per_account: dict[str, list[Decimal]] = {}
-        for r in m:
-            if r["GSCM P/Group"] == entry["product_group"]:
-                sums = per_account.setdefault(r["GSCM Account"], [Decimal(0), Decimal(0)])
-                sums[0] += zero_if_null(r["Target Plan"])
-                sums[1] += zero_if_null(r["Est. Sales"])
-        ranked = sorted((-(t - e), acc, t, e) for acc, (t, e) in per_account.items())
-        groups_page.append(
-            dict(entry)
-            | {
-                "accounts": [
-                    {"account": acc, "target": amount(t), "est_sales": amount(e), "gap": amount(-neg_gap)}
-                    for neg_gap, acc, t, e in ranked[:5]
-                ]
-            }
-        )
-
-    per_material: dict[str, dict[str, Any]] = {}
-    for r in o:
-        sums = per_material.setdefault(
-            r["Material"], {name: Decimal(0) for name, _ in ORDERS} | {name: 0 for name, _ in ISSUES}
-        )
-        for name, header in ORDERS:
-            sums[name] += zero_if_null(r[header])
-        for name, header in ISSUES:
-            sums[name] += int(r[header])
-    ranked_materials = sorted(per_material.items(), key=lambda kv: (-kv[1]["blocked"], -kv[1]["open"], kv[0]))
-    materials_page = [
-        {"material": mat}
-        | {name: amount(sums[name]) for name, _ in ORDERS}
-        | {"issues_total": sum(sums[name] for name, _ in ISSUES)}
-        for mat, sums in ranked_materials[:10]
-    ]
-
+    `subscriber` has sales_org_cd, accounts and product_groups (None = all); `data` maps
+    SALES_TOTAL, SALES_ORG and ORDER_STATUS to row dicts; `context` has currency, period, as_of.
+    """
+    rows = subscriber_rows(subscriber, data)
+    accounts = top_accounts(rows.sales_total)
+    product_groups = top_product_groups(rows.sales_org)
+    issues = issue_counts(rows.order_status)
+    orders = rounded_orders(order_sums(rows.order_status))
     return {
-        "overview": overview,
-        "accounts": accounts_page,
-        "product_groups": groups_page,
-        "operations": {"issues": issues, "orders": orders, "materials": materials_page},
+        "overview": overview_page(
+            subscriber["sales_org_cd"], context, rows.sales_total, accounts, product_groups, issues, orders
+        ),
+        "accounts": accounts_page(accounts, rows.sales_org),
+        "product_groups": product_groups_page(product_groups, rows.sales_org),
+        "operations": operations_page(issues, orders, rows.order_status),
     }
