@@ -1,4 +1,4 @@
-"""The only code that talks to T2A (shared/contracts/t2a-api.md).
+"""The only code that talks to T2A (docs/contracts/t2a-api.md).
 
 It owns the contract's shapes (`QUERIES`), turns a raw response into checked rows
 (`parse_response`) without ever coercing or dropping a cell, and is the single retry layer

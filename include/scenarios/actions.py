@@ -386,7 +386,7 @@ def _sum_columns(args: dict[str, Any], schema: FrameSchema) -> dict[str, str]:
 
 
 def _summed(frame: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame:
-    """Σ of `sums` per key; a null counts as 0 (daily-brief.md: every row counts in its group)."""
+    """Σ of `sums` per key; a null counts as 0 (docs/contracts/daily-brief.md: every row counts in its group)."""
     filled = frame[keys + sums].fillna(dict.fromkeys(sums, 0))
     return filled.groupby(keys, sort=False, dropna=False)[sums].sum()
 
@@ -439,7 +439,7 @@ class Rank:
     """Rows in order (per audience, and per `within` values), keeping the first `limit`.
 
     A row with a null in any order_by column is left out: it cannot be placed
-    (daily-brief.md: a row ranked on its own is dropped when a value its rank needs is null).
+    (docs/contracts/daily-brief.md: a row ranked on its own is dropped when a value its rank needs is null).
     Sorting is stable and exact; list every tie-break key in order_by.
     """
 

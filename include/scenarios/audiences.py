@@ -2,7 +2,7 @@
 
 Subscribers with the same (sales_org_cd, set of accounts, set of product groups or NULL)
 get the same pages, so the engine computes each such audience once. The authorization rule
-of daily-brief.md is applied here, for every source, by merging each audience's
+of docs/contracts/daily-brief.md is applied here, for every source, by merging each audience's
 entitlement with the data: nothing outside S, A and P reaches a step.
 """
 
@@ -38,7 +38,7 @@ def group_subscribers(subscribers: Iterable[Mapping[str, Any]], scenario_id: str
     """One audience per distinct (S, set(A), set(P) or None), in order of first appearance.
 
     Subscribers whose `scenarios` list does not name `scenario_id` are not served
-    (card-store.md: NULL means every scenario).
+    (docs/contracts/card-store.md: NULL means every scenario).
     """
     audiences: dict[tuple[Any, ...], Audience] = {}
     for subscriber in subscribers:

@@ -1,8 +1,8 @@
 """The T2A query results a scenario may read, their columns and who may see which rows.
 
-Column names and kinds follow shared/contracts/t2a-api.md; every frame the engine
+Column names and kinds follow docs/contracts/t2a-api.md; every frame the engine
 receives also carries `SALES_ORG_CD` first. The entitlement of a source is fixed here, not
-in a scenario file, so no scenario can forget it (daily-brief.md: "A subscriber sees
+in a scenario file, so no scenario can forget it (docs/contracts/daily-brief.md: "A subscriber sees
 nothing outside S, A and P").
 """
 
