@@ -1,6 +1,6 @@
 """A faithful stand-in for the ERP's T2A query API, over real HTTP.
 
-The pipeline must work against any server that follows shared/contracts/t2a-api.md, so this
+The pipeline must work against any server that follows docs/contracts/t2a-api.md, so this
 one speaks exactly that page, quirks included (content JSON inside a string, a leading BOM,
 no-break spaces in header names, three spellings of "no rows"), validates requests as
 strictly as the contract allows, and can be told at run time to misbehave (error statuses,

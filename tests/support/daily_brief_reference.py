@@ -1,4 +1,4 @@
-"""An independent, deliberately plain reading of shared/contracts/daily-brief.md (v1).
+"""An independent, deliberately plain reading of docs/contracts/daily-brief.md (Part 1, v1).
 
 Loops over row dicts with decimal.Decimal; shares no code with include/ (the engine). The
 tests compare the engine's pages with these, subscriber by subscriber.
@@ -13,7 +13,7 @@ Each step below is named after the contract section it reads:
 - "Page `product_groups`": `group_accounts`, `product_groups_page` (both detail lists are
   ranked by `largest_gaps`).
 - "Page `operations`": `operations_materials`, `operations_page`.
-`reference_pages` puts them together. daily-brief-v2.md (not implemented here) adds pages
+`reference_pages` puts them together. Part 2 (v2) of docs/contracts/daily-brief.md (not implemented here) adds pages
 and fields on top of these; nothing here reads it.
 
 Input rows are dicts keyed by the contract headers (plus SALES_ORG_CD); a missing number

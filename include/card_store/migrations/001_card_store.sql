@@ -1,4 +1,4 @@
--- Card store, per contracts/card-store.md. Every statement is idempotent: card_subscriber is
+-- Card store, per docs/contracts/card-store.md. Every statement is idempotent: card_subscriber is
 -- often created first by the card service with exactly this definition.
 CREATE TABLE IF NOT EXISTS card_subscriber (
     user_id        text PRIMARY KEY,
