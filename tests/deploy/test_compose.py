@@ -9,6 +9,7 @@ pinned Airflow version with the project's own requirements and constraints.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import re
 import sys
@@ -216,6 +217,19 @@ def test_every_required_compose_variable_is_in_env_example():
     assert required and required <= example, f".env.example lacks {sorted(required - example)}"
 
 
+# --- The Dockerfile ---------------------------------------------------------------------------
+
+
+def dockerfile_install() -> tuple[str, str]:
+    """(the RUN line that installs the requirements, the folder they are copied to)."""
+    dockerfile = _text("Dockerfile")
+    copied = re.search(r"^COPY \S* ?requirements\.txt constraints\.txt (\S+)$", dockerfile, re.M)
+    assert copied, "Dockerfile: requirements.txt and constraints.txt are not copied together"
+    runs = [r for r in re.findall(r"^RUN (.*(?:\\\n.*)*)", dockerfile, re.M) if "pip install" in r]
+    assert len(runs) == 1, f"Dockerfile: want one RUN with pip install, found {len(runs)}"
+    return " ".join(runs[0].replace("\\\n", " ").split()), copied.group(1).rstrip("/")
+
+
 def test_dockerfile_builds_on_the_pinned_airflow_with_our_pins():
     dockerfile = _text("Dockerfile")
     pinned = re.search(r"^apache-airflow(?:\[[^\]]*\])?==(\S+)", _text("requirements.txt"), re.M).group(1)
@@ -226,14 +240,34 @@ def test_dockerfile_builds_on_the_pinned_airflow_with_our_pins():
     assert base.group(2) == f"{sys.version_info.major}.{sys.version_info.minor}", (
         f"image Python {base.group(2)} differs from the tested Python {sys.version_info[:2]}"
     )
-    install = re.search(r"pip install .*", dockerfile.replace("\\\n", " ")).group(0)
-    copied = re.search(r"^COPY \S* ?requirements\.txt constraints\.txt (\S+)$", dockerfile, re.M)
-    assert copied, "Dockerfile: requirements.txt and constraints.txt are not copied together"
-    where = copied.group(1).rstrip("/")
-    assert f"-r {where}/requirements.txt" in install and f"-c {where}/constraints.txt" in install, install
+    install, where = dockerfile_install()
+    # Airflow's documented extension ("Adding packages from requirements.txt"): Airflow pinned to
+    # the image's own version (its AIRFLOW_VERSION), so pip fails rather than move it.
+    expected = (
+        f'pip install --no-cache-dir "apache-airflow==${{AIRFLOW_VERSION}}" '
+        f"-r {where}/requirements.txt -c {where}/constraints.txt"
+    )
+    assert install.startswith(expected), f"Dockerfile installs with:\n  {install}\nwant:\n  {expected}"
+    before = dockerfile[: dockerfile.index("pip install")]
+    assert re.findall(r"^USER (\S+)", before, re.M)[-1] == "airflow", "pip must run as the airflow user"
     env = _dockerfile_env()
     for package in ("dags", "include", "t2a_standin", "plugins", "airflow.cfg"):
         assert re.search(rf"^COPY \S* ?{package} {env['PYTHONPATH']}/{package}$", dockerfile, re.M), (
             f"Dockerfile: {package} is not copied under PYTHONPATH {env['PYTHONPATH']}"
         )
     assert env["AIRFLOW_CONFIG"] == f"{env['PYTHONPATH']}/airflow.cfg"
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_but_not_the_sources():
+    patterns = [
+        line.strip() for line in _text(".dockerignore").splitlines() if line.strip() and not line.startswith("#")
+    ]
+    for must in (".venv", ".airflow", "artifacts", ".git", "**/__pycache__", "logs", ".env"):
+        assert must in patterns, f".dockerignore lacks {must}"
+    copied = [
+        src for line in re.findall(r"^COPY (?:--\S+ )*(.+)$", _text("Dockerfile"), re.M) for src in line.split()[:-1]
+    ]
+    assert copied
+    for src in copied:
+        ignored = [p for p in patterns if fnmatch.fnmatch(src, p) or src.startswith(p.rstrip("/") + "/")]
+        assert not ignored, f"{src} is copied by the Dockerfile but ignored by .dockerignore ({ignored})"
