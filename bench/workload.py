@@ -2,10 +2,14 @@
 
 The bench never touches a developer's or the tests' data: its own card-store database
 (`acp_bench`, recreated each run), its own Airflow metadata database
-(`airflow_meta_bench`), Redis database 14, its own staging directory and its own DAGs
+(`airflow_meta_bench`), its own Redis database (``BENCH_REDIS_DB``, default 14: the change
+stream and, under a key prefix, the Celery broker), its own staging directory and its own DAGs
 folder (the pipeline and the no-op DAG side by side, so the Celery workers started for the
 bench can run both). The T2A stand-in serves the size's synthetic ERP on a free port, and
 subscribers are seeded to fit it.
+
+``BENCH_REDIS_DB`` lets a caller hand the bench a database it owns (the test suite passes one
+it claimed for its session, so a bench run inside the tests never meets another session's).
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ from t2a_standin.server import RunningStandin, serve_in_thread
 
 CARD_DB = "acp_bench"
 META_DB = "airflow_meta_bench"
-REDIS_DB = 14
+
+
+def _redis_db() -> int:
+    value = os.environ.get("BENCH_REDIS_DB", "14")
+    if not value.isdigit() or int(value) == 0:
+        raise ValueError(f"BENCH_REDIS_DB={value!r}: not a Redis database number other than 0 (the local default)")
+    return int(value)
+
+
+REDIS_DB = _redis_db()
 CARD_TABLES = "user_scenario_result, pipeline_dead_letter, pipeline_run, card_change_outbox"
 DAG_FILES = (ROOT / "dags" / "adaptive_card_pipeline.py", ROOT / "bench" / "noop_dag" / "noop_pipeline.py")
 

@@ -5,12 +5,14 @@ ratios are printed, every Airflow run went through the CeleryExecutor (each task
 ran on the bench worker serving its queue), stage spans fit in their run, the run wrote
 rows, the unchanged rerun wrote no card row, and the predecessor's loop computed the same
 pages as the pipeline (so the ratio compares equal work). Runs the real thing:
-`python -m bench` in a subprocess, with its own databases, api-server and Celery workers.
+`python -m bench` in a subprocess, with its own databases, api-server and Celery workers, and
+a Redis database this test session claimed (BENCH_REDIS_DB).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -26,11 +28,12 @@ QUEUE_OF = {"fetch_org": "sales_org", "run_scenarios": "adaptive_card"}
 
 
 @pytest.fixture(scope="module")
-def bench_small(tmp_path_factory):
+def bench_small(tmp_path_factory, redis_dbs):
     out = tmp_path_factory.mktemp("bench") / "figures.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--size", "small", "--out", str(out)],
         cwd=ROOT,
+        env={**os.environ, "BENCH_REDIS_DB": str(redis_dbs["bench"].number)},
         capture_output=True,
         text=True,
         timeout=1200,
