@@ -1,6 +1,7 @@
 """The real Celery stack for the system tests: `scripts/stack.sh` on free ports with its own
-metadata database, broker database, card store and staging area, and what the tests assert
-about it (which worker ran each task, what the card store holds)."""
+metadata database, broker key prefix (in a Redis database the test session claimed), card
+store and staging area, and what the tests assert about it (which worker ran each task, what
+the card store holds)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
-import redis
 import requests
 
 from include import card_store
 from include.config import DAG_ID
 from tests.support import ROOT
 
+if TYPE_CHECKING:
+    from tests.conftest import RedisDb
+
 ARTIFACTS = ROOT / "artifacts"
-BROKER_REDIS_DB = 14
 SUBSCRIBERS = 40
 BATCH_SIZE = 15
 RUN_TIMEOUT = 180
@@ -180,11 +183,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(card_store_db: str, tmp_path_factory, tag: str = "stack", **settings: str) -> Iterator[Stack]:
-    """`scripts/stack.sh` on free ports with its own metadata database, broker key prefix and
-    staging area, plus `settings` (more environment, e.g. AIRFLOW__ overrides); stopped and
-    checked to leave no process whatever happens. Its logs and metrics go to
-    artifacts/<tag>-logs and artifacts/<tag>-metrics.txt."""
+def running_stack(
+    card_store_db: str, broker_db: RedisDb, tmp_path_factory, tag: str = "stack", **settings: str
+) -> Iterator[Stack]:
+    """`scripts/stack.sh` on free ports with its own metadata database, broker key prefix (in
+    ``broker_db``, a Redis database the session claimed) and staging area, plus `settings`
+    (more environment, e.g. AIRFLOW__ overrides); stopped and checked to leave no process
+    whatever happens. Its logs and metrics go to artifacts/<tag>-logs and
+    artifacts/<tag>-metrics.txt."""
     meta_db = f"airflow_meta_{tag}test_{os.getpid()}"  # parallel test sessions never share a stack
     broker_key_prefix = f"acp-{tag}test-{os.getpid()}:"
     home = tmp_path_factory.mktemp("airflow-home")
@@ -204,7 +210,7 @@ def running_stack(card_store_db: str, tmp_path_factory, tag: str = "stack", **se
             "AIRFLOW_HOME": str(home),
             "AIRFLOW_META_DB": meta_db,
             "DB_NAME": card_store_db,
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_REDIS_DB}",
+            "AIRFLOW__CELERY__BROKER_URL": broker_db.url,
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_key_prefix,
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the schedule test unpauses it
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
@@ -248,7 +254,7 @@ def running_stack(card_store_db: str, tmp_path_factory, tag: str = "stack", **se
         left = _stack_pids(home, sampler.sessions)
         with _admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{meta_db}" WITH (FORCE)')
-        broker = redis.Redis(db=BROKER_REDIS_DB)
+        broker = broker_db.client()
         for key in broker.scan_iter(f"{broker_key_prefix}*"):
             broker.delete(key)
         assert stop.returncode == 0 and not left, f"stack.sh stop left {left}:\n{stop.stderr[-2000:]}"
@@ -298,17 +304,25 @@ def assert_ran_on_celery(stack: Stack, run_id: str, fetches: int, batches: int) 
         )
 
 
-def assert_card_store(run_id: str, interval_end: datetime, users: set[str]) -> None:
-    """pipeline_run says success for this interval, and the cards are exactly these users'."""
+def card_store_state(run_id: str) -> dict:
+    """What assert_card_store checks, read now: the run's pipeline_run row and every card."""
     pg = card_store.hook()
     row = pg.get_first(
         "SELECT status, data_interval_end, subscribers_served, dead_letters FROM pipeline_run WHERE run_id = %s",
         parameters=(run_id,),
     )
-    assert row == ("success", interval_end, len(users), 0), (run_id, row)
     cards = pg.get_records(
         "SELECT user_id, run_id, data_interval_end, pages->'overview'->>'as_of' FROM user_scenario_result"
     )
+    return {"run": row, "cards": cards}
+
+
+def assert_card_store(run_id: str, interval_end: datetime, users: set[str], state: dict | None = None) -> None:
+    """pipeline_run says success for this interval, and the cards are exactly these users'.
+    ``state``: the card store as card_store_state(run_id) read it earlier (default: now)."""
+    state = state or card_store_state(run_id)
+    row, cards = state["run"], state["cards"]
+    assert row == ("success", interval_end, len(users), 0), (run_id, row)
     assert sorted(c[0] for c in cards) == sorted(users)
     assert {(c[1], c[2]) for c in cards} == {(run_id, interval_end)}
     assert {parse_ts(c[3]) for c in cards} == {interval_end}

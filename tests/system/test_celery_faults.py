@@ -3,9 +3,11 @@ process rather than a killed `airflow dags test`: Airflow itself must notice and
 card store must end exactly like a clean run. Also the stale-XCom trap of a shrinking re-run
 (a run cleared through the REST API after an organization lost all its subscribers).
 
-The stack is the one `tests/test_celery_stack.py` builds (own metadata database, ports, broker
-keys, staging), with `[scheduler] task_instance_heartbeat_timeout` lowered so a task whose
-worker died is detected in seconds instead of 5 minutes. Each test adds a fault-table row.
+The stack is the one `tests/system/test_celery_stack.py` builds (own metadata database, ports,
+broker keys, staging), with `[scheduler] task_instance_heartbeat_timeout` lowered so a task
+whose worker died is detected in seconds instead of 5 minutes. Each test starts from empty
+result tables and puts back what it changes, so each runs alone or in any order. Each test
+adds a fault-table row.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ BLOCK_TIMEOUT = 150  # s for a triggered run to reach its card write
 
 
 @pytest.fixture(scope="module")
-def stack(card_store_db, redis_db, tmp_path_factory):
+def stack(card_store_db, redis_db, stack_broker, tmp_path_factory):
     # A yearly schedule: no new interval can start mid-test and write newer cards than the
     # runs under test (the latest interval still runs once when live_dag unpauses).
     with running_stack(
         card_store_db,
+        stack_broker,
         tmp_path_factory,
         tag="celery-faults",
         CRON_SPEC="0 0 1 1 *",

@@ -1,7 +1,9 @@
 """The whole DAG, end to end, with plain `airflow dags test` in a subprocess: the stand-in T2A
 server over HTTP, a real card-store database, a real Redis stream, a real metadata database.
 
-The runs build on each other (module-scoped state), in the order a user would do them.
+One first run at T1 serves the module (``first_run``, an `airflow dags test` on a fresh card
+store); each test that builds on it gets the card store back exactly as that run left it
+(``after_first_run``), so the tests run alone or in any order.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pytest
 from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
+from tests.conftest import CARD_TABLES, CardStoreSnapshot
 from tests.support.dag_runs import card_table, dags_test, t2a_inputs
 
 T1 = "2026-11-26T10:00:00+00:00"
@@ -22,13 +25,7 @@ SUBSCRIBERS = 80
 @pytest.fixture(scope="module")
 def world(card_store_db, redis_db, t2a_server, tmp_path_factory):
     pg = card_store.hook()
-    pg.run(
-        "TRUNCATE card_subscriber, user_scenario_result, pipeline_dead_letter, pipeline_run,"
-        " card_change_outbox RESTART IDENTITY"
-    )
-    redis_db.delete(change_events.STREAM)
     dataset = Dataset(DataConfig())
-    seed.seed(pg, dataset, SUBSCRIBERS)
     return {"pg": pg, "redis": redis_db, "dataset": dataset, "staging": tmp_path_factory.mktemp("staging").as_uri()}
 
 
@@ -36,8 +33,29 @@ def run_dag(world, logical_date: str, conf: dict | None = None) -> dict:
     return dags_test(world["pg"], world["staging"], logical_date, conf)
 
 
-def test_first_run_serves_every_subscriber(world):
+@pytest.fixture(scope="module")
+def first_run(world):
+    """The module's first run at T1, on freshly seeded subscribers and an empty card store and
+    change stream: {"run": its pipeline_run row, "events": the change stream right after it,
+    "snapshot": the card store right after it}."""
+    pg = world["pg"]
+    pg.run(f"TRUNCATE {', '.join(CARD_TABLES)} RESTART IDENTITY")
+    world["redis"].delete(change_events.STREAM)
+    seed.seed(pg, world["dataset"], SUBSCRIBERS)
     run = run_dag(world, T1)
+    events = world["redis"].xrange(change_events.STREAM)
+    return {"run": run, "events": events, "snapshot": CardStoreSnapshot(pg, "dags_test_first_run")}
+
+
+@pytest.fixture
+def after_first_run(world, first_run):
+    """The card store exactly as the first run left it, whatever tests before this one did."""
+    first_run["snapshot"].restore()
+    return world
+
+
+def test_first_run_serves_every_subscriber(first_run, after_first_run):
+    run, world = first_run["run"], after_first_run
     pg = world["pg"]
     orgs = pg.get_first("SELECT count(DISTINCT sales_org_cd) FROM card_subscriber WHERE active")[0]
     assert run["status"] == "success", run
@@ -56,12 +74,13 @@ def test_first_run_serves_every_subscriber(world):
         assert pages["overview"]["as_of"].startswith("2026-11-26T10:00:00")
         assert all(card["version"] == "1.5" and card["type"] == "AdaptiveCard" for card in cards.values())
 
-    events = world["redis"].xrange(change_events.STREAM)
+    events = first_run["events"]
     assert len(events) == SUBSCRIBERS
     assert {e[1]["run_id"] for e in events} == {run["run_id"]}
 
 
-def test_stored_pages_match_an_independent_computation(world):
+def test_stored_pages_match_an_independent_computation(after_first_run):
+    world = after_first_run
     """Every subscriber's stored pages equal the plain-Decimal reading of the contract, computed
     from data fetched straight from T2A — so fetch, merge, batching and storage lose nothing."""
     from tests.support.daily_brief_reference import reference_pages
@@ -82,7 +101,8 @@ def test_stored_pages_match_an_independent_computation(world):
     assert nonempty > SUBSCRIBERS // 2  # the comparison is not vacuous
 
 
-def test_unchanged_rerun_writes_no_card_rows(world):
+def test_unchanged_rerun_writes_no_card_rows(after_first_run):
+    world = after_first_run
     before = card_table(world["pg"])
     events_before = world["redis"].xlen(change_events.STREAM)
     run = run_dag(world, T1)
@@ -92,7 +112,8 @@ def test_unchanged_rerun_writes_no_card_rows(world):
     assert world["redis"].xlen(change_events.STREAM) == events_before
 
 
-def test_rerun_with_other_render_inputs_rewrites_the_cards(world):
+def test_rerun_with_other_render_inputs_rewrites_the_cards(after_first_run):
+    world = after_first_run
     """The unchanged-rerun shortcut must not hide a real change in what cards are made from."""
     run = dags_test(world["pg"], world["staging"], T1, ERP_BASE_URL="https://erp2.example.com")
     assert run["cards_written"] == SUBSCRIBERS
@@ -102,14 +123,16 @@ def test_rerun_with_other_render_inputs_rewrites_the_cards(world):
     assert urls == SUBSCRIBERS
 
 
-def test_older_interval_overwrites_nothing_newer(world):
+def test_older_interval_overwrites_nothing_newer(after_first_run):
+    world = after_first_run
     before = card_table(world["pg"])
     run = run_dag(world, T0)
     assert run["status"] == "success" and run["cards_written"] == 0
     assert card_table(world["pg"]) == before
 
 
-def test_params_restrict_the_run_to_one_sales_org(world):
+def test_params_restrict_the_run_to_one_sales_org(after_first_run):
+    world = after_first_run
     pg = world["pg"]
     org = pg.get_first("SELECT min(sales_org_cd) FROM card_subscriber")[0]
     in_org = pg.get_first("SELECT count(*) FROM card_subscriber WHERE sales_org_cd = %s", parameters=(org,))[0]

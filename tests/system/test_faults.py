@@ -3,7 +3,10 @@ and never costs a user their cards. Drives the stand-in T2A server's fault switc
 PostgreSQL, Redis and Airflow (`airflow dags test`); each test adds a row to the table printed
 at the end of the session (fault, expected, observed).
 
-The runs build on each other, 2 hours apart, like scheduled runs.
+Each test starts from the same clean world (``world``: freshly seeded subscribers, empty result
+tables and change stream, no fault switched on, an empty staging area of its own) and makes
+its own history: a test about what a failing run keeps runs the good run before it itself.
+So each test runs alone or in any order.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from t2a_standin.server import serve_in_thread
-from tests.conftest import DB_HOST, DB_PORT, DB_USER
+from tests.conftest import CARD_TABLES, DB_HOST, DB_PORT, DB_USER
 from tests.support import fault_table
 from tests.support.dag_runs import ARTIFACTS, ROOT, card_table, dags_test, kill_group, start_dags_test
 
@@ -33,31 +36,43 @@ CONFIG = DataConfig(orgs=10)  # 8 ordinary organizations, one without orders, on
 
 
 @pytest.fixture(scope="module")
-def world(card_store_db, redis_db, t2a_token, tmp_path_factory):
+def standin(t2a_token):
+    """The module's stand-in T2A server (CONFIG), with its connection as JSON."""
     with serve_in_thread(CONFIG, t2a_token) as server:
         conn = json.dumps(
             {"conn_type": "http", "host": server.host, "port": server.port, "schema": "http", "password": t2a_token}
         )
-        pg = card_store.hook()
-        pg.run(
-            "TRUNCATE card_subscriber, user_scenario_result, pipeline_dead_letter, pipeline_run,"
-            " card_change_outbox RESTART IDENTITY"
-        )
-        redis_db.delete(change_events.STREAM)
-        dataset = Dataset(CONFIG)
-        seed.seed(pg, dataset, SUBSCRIBERS)
-        served = {r[0] for r in pg.get_records("SELECT DISTINCT sales_org_cd FROM card_subscriber")}
-        ordinary = [o["code"] for o in dataset.orgs()][:8]
-        assert set(ordinary) <= served, "every ordinary organization needs subscribers"
-        yield {
-            "pg": pg,
-            "redis": redis_db,
-            "server": server,
-            "token": t2a_token,
-            "conn": conn,
-            "orgs": ordinary,
-            "staging": tmp_path_factory.mktemp("staging").as_uri(),
-        }
+        yield server, conn
+
+
+@pytest.fixture
+def world(card_store_db, redis_db, t2a_token, standin, request, tmp_path):
+    """A clean world for one test: subscribers seeded afresh, result tables and the change
+    stream empty, no fault rule or request count on the stand-in, a new staging area (no last
+    good extracts)."""
+    server, conn = standin
+    pg = card_store.hook()
+    pg.run(f"TRUNCATE {', '.join(CARD_TABLES)} RESTART IDENTITY")
+    redis_db.delete(change_events.STREAM)
+    dataset = Dataset(CONFIG)
+    seed.seed(pg, dataset, SUBSCRIBERS)
+    served = {r[0] for r in pg.get_records("SELECT DISTINCT sales_org_cd FROM card_subscriber")}
+    ordinary = [o["code"] for o in dataset.orgs()][:8]
+    assert set(ordinary) <= served, "every ordinary organization needs subscribers"
+    (tmp_path / "staging").mkdir()
+    world = {
+        "pg": pg,
+        "redis": redis_db,
+        "server": server,
+        "token": t2a_token,
+        "conn": conn,
+        "orgs": ordinary,
+        "staging": (tmp_path / "staging").as_uri(),
+        "test": request.node.name.removeprefix("test_"),
+    }
+    admin(world, "DELETE", "/_admin/faults")
+    admin(world, "DELETE", "/_admin/stats")
+    return world
 
 
 def admin(world, method: str, path: str, body=None):
@@ -87,10 +102,23 @@ def run(world, logical_date: str, **env: str) -> dict:
         world["pg"],
         world["staging"],
         logical_date,
-        log_name=f"faults-{logical_date[:13]}.log",
+        log_name=log_name(world, logical_date),
         AIRFLOW_CONN_T2A_API=world["conn"],
         **env,
     )
+
+
+def log_name(world, logical_date: str) -> str:
+    """The `dags test` output of a run: artifacts/faults-<test>-<interval>.log."""
+    return f"faults-{world['test']}-{logical_date[:13]}.log"
+
+
+def good_run(world, logical_date: str) -> dict:
+    """A run with no fault switched on, as the history a test builds on; it must succeed."""
+    set_faults(world, [])
+    result = run(world, logical_date)
+    assert result["status"] == "success" and result["cards_written"] == SUBSCRIBERS, result
+    return result
 
 
 def rows_of(pg, org: str) -> list[tuple]:
@@ -140,6 +168,7 @@ def test_transient_bursts_are_recovered(world):
 
 def test_one_org_failing_for_good_keeps_its_users_cards(world):
     x = world["orgs"][3]
+    good_run(world, T[0])
     before = rows_of(world["pg"], x)
     set_faults(world, [{"org": x, "query": "SALES_ORG", "kind": "status", "status": 503}])
     result = run(world, T[1], STALE_FALLBACK_MAX_AGE_HOURS="0")
@@ -173,7 +202,9 @@ def test_one_org_failing_for_good_keeps_its_users_cards(world):
 
 def test_stale_fallback_serves_last_good_data_with_its_time(world):
     x = world["orgs"][3]
-    result = run(world, T[2])  # the same org still fails; its last good data is from T[0]
+    good_run(world, T[0])
+    set_faults(world, [{"org": x, "query": "SALES_ORG", "kind": "status", "status": 503}])
+    result = run(world, T[2])  # the org fails; its last good data is from T[0]
     pages = dict(
         world["pg"].get_records(
             "SELECT r.user_id, r.pages -> 'overview' ->> 'as_of' FROM user_scenario_result r WHERE sales_org_cd = %s",
@@ -340,7 +371,7 @@ def test_killed_mid_batch_leaves_nothing_half_written(world, card_store_db):
     """A batch blocked inside its card transaction (a lock held by the test) is SIGKILLed."""
     lock = psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname=card_store_db)
     lock.execute("LOCK TABLE user_scenario_result IN SHARE ROW EXCLUSIVE MODE")
-    log_path = ARTIFACTS / f"faults-killed-{T[5][:13]}.log"
+    log_path = ARTIFACTS / log_name(world, T[5]).replace(".log", "-killed.log")
     proc = start_dags_test(world["staging"], T[5], log_path, AIRFLOW_CONN_T2A_API=world["conn"])
     try:
         waiting = 0
@@ -383,6 +414,7 @@ def test_killed_mid_batch_leaves_nothing_half_written(world, card_store_db):
 
 
 def test_rerun_of_the_same_interval_changes_nothing(world):
+    good_run(world, T[5])
     before = card_table(world["pg"])
     result = run(world, T[5])
     holds = result["cards_written"] == 0 and card_table(world["pg"]) == before
@@ -396,8 +428,21 @@ def test_rerun_of_the_same_interval_changes_nothing(world):
 
 
 def test_the_token_never_leaks(world):
+    """A run with retried and failing requests (the places a token could slip into an error or
+    a log line), then every log, dead letter and card is searched for it."""
     token = world["token"]
-    places = {"dags test output": sorted(ARTIFACTS.glob("faults-*.log"))}
+    a, x = world["orgs"][:2]
+    set_faults(
+        world,
+        [
+            {"org": a, "query": "SALES_TOTAL", "kind": "status", "status": 503, "times": 1},
+            {"org": x, "query": "SALES_ORG", "kind": "status", "status": 401},
+        ],
+    )
+    result = run(world, T[6], STALE_FALLBACK_MAX_AGE_HOURS="0")
+    own_log = ARTIFACTS / log_name(world, T[6])
+    assert result["dead_letters"] >= 1 and own_log.exists(), result
+    places = {"dags test output": sorted({own_log, *ARTIFACTS.glob("faults-*.log")})}
     home = Path(__import__("os").environ.get("AIRFLOW_HOME", ROOT / ".airflow"))
     places["airflow task logs"] = [p for p in (home / "logs").rglob("*") if p.is_file()]
     leaks = [str(p) for paths in places.values() for p in paths if token in p.read_text(errors="replace")]
