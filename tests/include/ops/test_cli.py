@@ -1,9 +1,11 @@
-"""The operators' CLI (include/ops/cli.py) and dead-letter handling (include/ops/dead_letters.py) on
-real services: the card store in PostgreSQL, Celery's queues in Redis, the T2A stand-in over
-HTTP and plain `airflow dags test` subprocesses for the smoke test and a replay.
+"""The operators' CLI (include/ops/cli.py) on real services: the card store in PostgreSQL,
+Celery's queues in Redis, the T2A stand-in over HTTP and plain `airflow dags test`
+subprocesses for the smoke test and a replay. The dead-letter service itself (called directly,
+not through the CLI) is tested in test_dead_letters.py.
 
-The tests share module state in the order an operator works: smoke test, status, cards,
-and dead letters.
+One smoke test runs for the module (it is one `airflow dags test`); each test that works on
+what it left gets the card store back exactly as the smoke run left it (``after_smoke``), so
+the tests run in any order and alone.
 """
 
 from __future__ import annotations
@@ -11,57 +13,21 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import subprocess
 import threading
-import time
-from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import redis
 
 from include import card_store
 from include.ops import cli as ops_cli
-from include.ops import dead_letters
 from t2a_standin import seed
 from t2a_standin.data import Dataset, preset
+from tests.conftest import CARD_TABLES, CardStoreSnapshot
 from tests.support import ROOT
 
 SMOKE_SUBSCRIBERS = 6
-BROKER_DB = 13  # a Redis database of its own, so no real worker or queue is ever seen
-
-
-@pytest.fixture(scope="module")
-def standin_env(t2a_server, t2a_token, card_store_db, tmp_path_factory):
-    """What `. scripts/env.sh` gives the CLI, pointed at the test stand-in and card store."""
-    saved = {
-        k: os.environ.get(k)
-        for k in (
-            "T2A_API_URL",
-            "T2A_TOKEN",
-            "STAGING_URL",
-            "T2A_BACKOFF_BASE",
-            "AIRFLOW__CELERY__BROKER_URL",
-            "AIRFLOW_API_URL",
-        )
-    }
-    os.environ.update(
-        {
-            "T2A_API_URL": f"http://{t2a_server.host}:{t2a_server.port}",
-            "T2A_TOKEN": t2a_token,
-            "STAGING_URL": tmp_path_factory.mktemp("staging").as_uri(),
-            "T2A_BACKOFF_BASE": "0.05",
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
-        }
-    )
-    os.environ.pop("AIRFLOW_API_URL", None)  # replays go through `airflow dags test`
-    yield os.environ["T2A_API_URL"]
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+CALL_TIMEOUT = 300  # s: generous; only there so a hanging command fails instead of blocking
 
 
 def cli(capsys, *argv: str) -> tuple[int, str]:
@@ -70,18 +36,37 @@ def cli(capsys, *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+def cli_returns(capsys, *argv: str) -> tuple[int, str]:
+    """cli(), failing (instead of hanging the session) if the command does not return."""
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(cli(capsys, *argv)), daemon=True)
+    thread.start()
+    thread.join(CALL_TIMEOUT)
+    assert not thread.is_alive(), f"acp {' '.join(argv)} did not return within {CALL_TIMEOUT}s"
+    assert result, f"acp {' '.join(argv)} raised (see the thread's traceback above)"
+    return result[0]
+
+
 @pytest.fixture(scope="module")
-def smoke_output(standin_env):
-    """One smoke test for the module (it is one `airflow dags test`): (exit code, output)."""
-    card_store.hook().run(
-        "TRUNCATE card_subscriber, user_scenario_result, pipeline_dead_letter, pipeline_run,"
-        " card_change_outbox RESTART IDENTITY"
-    )
-    seed.seed(card_store.hook(), Dataset(preset("small")), SMOKE_SUBSCRIBERS)
+def smoke_run(standin_env):
+    """One smoke test for the module on freshly seeded subscribers: (exit code, output, a
+    snapshot of the card store as the run left it)."""
+    pg = card_store.hook()
+    pg.run(f"TRUNCATE {', '.join(CARD_TABLES)} RESTART IDENTITY")
+    seed.seed(pg, Dataset(preset("small")), SMOKE_SUBSCRIBERS)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = ops_cli.main(["smoke", "--subscribers", str(SMOKE_SUBSCRIBERS), "--batch-size", "3"])
-    return code, out.getvalue()
+    return code, out.getvalue(), CardStoreSnapshot(pg, "ops_smoke")
+
+
+@pytest.fixture
+def after_smoke(smoke_run):
+    """The card store exactly as the module's smoke run left it, whatever tests before this
+    one did to it: (smoke exit code, smoke output)."""
+    code, out, snapshot = smoke_run
+    snapshot.restore()
+    return code, out
 
 
 def test_the_wrapper_script_is_the_entry_point():
@@ -109,8 +94,8 @@ def test_every_subcommand_has_help(capsys):
         assert capsys.readouterr().out.startswith("usage: acp"), argv
 
 
-def test_smoke_runs_the_dag_once_and_passes(smoke_output):
-    code, out = smoke_output
+def test_smoke_runs_the_dag_once_and_passes(after_smoke):
+    code, out = after_smoke
     assert code == 0 and "PASS" in out, out
     pg = card_store.hook()
     run_id, status, served = pg.get_first("SELECT run_id, status, subscribers_served FROM pipeline_run")
@@ -137,9 +122,9 @@ def test_smoke_fails_clearly_when_t2a_does_not_answer(capsys, standin_env, monke
         assert card_store.hook().get_first("SELECT count(*) FROM pipeline_run")[0] == runs_before
 
 
-def test_status_reports_runs_dead_letters_queues_and_workers(capsys, smoke_output):
+def test_status_reports_runs_dead_letters_queues_and_workers(capsys, after_smoke, ops_broker, dead_letter):
     pg = card_store.hook()
-    card_store.dead_letters.record(
+    dead_letter(
         pg,
         run_id="r_status",
         stage="fetch",
@@ -148,16 +133,14 @@ def test_status_reports_runs_dead_letters_queues_and_workers(capsys, smoke_outpu
         error="HTTP 503",
         attempts=4,
     )
-    broker = redis.Redis(host="127.0.0.1", port=6379, db=BROKER_DB)
-    broker.flushdb()
+    ops_broker.clear()
+    broker = ops_broker.client()
     broker.lpush("sales_org", "m1", "m2")
     broker.lpush("adaptive_card\x06\x163", "m3")  # a priority-3 message: Celery's own key for it
     try:
-        started = time.monotonic()
-        code, out = cli(capsys, "status", "--json")
-        elapsed = time.monotonic() - started
+        code, out = cli_returns(capsys, "status", "--json")  # nobody answers the ping: no hang
     finally:
-        broker.flushdb()
+        ops_broker.clear()
     report = json.loads(out)
     assert code == 0
     latest = report["runs"][0]
@@ -165,17 +148,17 @@ def test_status_reports_runs_dead_letters_queues_and_workers(capsys, smoke_outpu
     assert (latest["run_id"], latest["cards_written"]) == expected
     assert report["open_dead_letters"] == {"fetch": 1}
     assert report["queues"] == {"default": 0, "sales_org": 2, "adaptive_card": 1}
-    assert report["workers"] == [] and elapsed < 20  # nobody answers on this broker; no hang
+    assert report["workers"] == []  # nobody answers on this broker
 
 
-def test_status_survives_an_unreachable_broker(capsys, smoke_output, monkeypatch):
+def test_status_survives_an_unreachable_broker(capsys, standin_env, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://:secret@127.0.0.1:1/0")
     code, out = cli(capsys, "status", "--json")
     report = json.loads(out)
     assert code == 0 and "unreachable" in report["queues"]["error"] and "secret" not in out
 
 
-def test_cards_shows_the_stored_cards_and_renders_the_other_locale(capsys, smoke_output):
+def test_cards_shows_the_stored_cards_and_renders_the_other_locale(capsys, after_smoke):
     pg = card_store.hook()
     user_id, locale, cards = pg.get_first(
         "SELECT r.user_id, s.locale, r.cards FROM user_scenario_result r"
@@ -198,18 +181,14 @@ def test_cards_shows_the_stored_cards_and_renders_the_other_locale(capsys, smoke
     assert code == 1 and "nosuchpage" in out and "overview" in out
 
 
-def test_dismiss_keeps_the_reason_and_refuses_closed_rows(capsys, smoke_output):
-    pg = card_store.hook()
-    card_store.dead_letters.record(
+def test_dismiss_keeps_the_reason_and_refuses_closed_rows(capsys, standin_env, pg, dead_letter):
+    dl_id = dead_letter(
         pg,
         run_id="r_dismiss",
         stage="scenario",
         item_key="u99999:daily_brief",
         payload={"user_id": "u99999", "scenario_id": "daily_brief"},
-        error="boom",
-        attempts=1,
     )
-    dl_id = pg.get_first("SELECT id FROM pipeline_dead_letter WHERE run_id = 'r_dismiss'")[0]
     code, out = cli(capsys, "dead-letters", "dismiss", str(dl_id), "--reason", "user left the company")
     assert code == 0
     resolved_at, resolution = pg.get_first(
@@ -224,44 +203,22 @@ def test_dismiss_keeps_the_reason_and_refuses_closed_rows(capsys, smoke_output):
     assert any(row["id"] == dl_id and row["resolution"].startswith("dismissed") for row in json.loads(out))
 
 
-def test_replay_groups_orgs_and_users_into_separate_runs():
-    def letter(i: int, stage: str, payload: dict) -> dead_letters.DeadLetter:
-        return dead_letters.DeadLetter(i, "r", stage, "k", payload, "e", 1, datetime.now(), None, None)
-
-    groups = dead_letters.replay_groups(
-        [
-            letter(1, "fetch", {"sales_org_cd": "5503"}),
-            letter(2, "scenario", {"user_id": "u2"}),
-            letter(3, "subscriber", {"user_id": "u1"}),
-            letter(4, "fetch", {"sales_org_cd": "1802"}),
-            letter(5, "scenario", {"user_id": "u2"}),
-        ]
-    )
-    assert groups == [({"sales_orgs": ["1802", "5503"]}, [1, 4]), ({"user_ids": ["u1", "u2"]}, [2, 3, 5])]
-    with pytest.raises(dead_letters.DeadLetterError, match=r"dead letter 7 .*'user_id'"):
-        dead_letters.replay_groups([letter(7, "scenario", {"scenario_id": "daily_brief"})])
-    with pytest.raises(dead_letters.DeadLetterError, match="stage 'merge' cannot be replayed"):
-        dead_letters.replay_groups([letter(8, "merge", {})])
-
-
-def test_replay_by_dags_test_resolves_only_what_the_run_served(capsys, smoke_output):
+def test_replay_by_dags_test_resolves_only_what_the_run_served(capsys, after_smoke, dead_letter):
     """One real replay run for two users: one is served again (resolved), one was deactivated
     meanwhile (no card: stays open, with the reason)."""
     pg = card_store.hook()
     served, gone = [row[0] for row in pg.get_records("SELECT user_id FROM card_subscriber ORDER BY user_id LIMIT 2")]
     pg.run("UPDATE card_subscriber SET active = false WHERE user_id = %s", parameters=(gone,))
-    for user in (served, gone):
-        card_store.dead_letters.record(
+    ids = [
+        dead_letter(
             pg,
             run_id="r_replay",
             stage="scenario",
             item_key=f"{user}:daily_brief",
             payload={"user_id": user, "scenario_id": "daily_brief"},
             error="x",
-            attempts=1,
         )
-    ids = [
-        row[0] for row in pg.get_records("SELECT id FROM pipeline_dead_letter WHERE run_id = 'r_replay' ORDER BY id")
+        for user in (served, gone)
     ]
     code, out = cli(capsys, "dead-letters", "replay", *map(str, ids))
     rows = {
@@ -281,60 +238,6 @@ def test_replay_by_dags_test_resolves_only_what_the_run_served(capsys, smoke_out
     assert code == 1  # not everything was resolved
     code, out = cli(capsys, "dead-letters", "replay", str(ids[0]))
     assert code == 1 and "already resolved" in out
-
-
-def test_settle_decides_fetch_replays_by_the_cards_the_run_stored(smoke_output):
-    """settle() on real rows: a finished run that stored cards of org A resolves A's fetch dead
-    letter, not B's (no card of B), and leaves a claim on an unfinished run alone."""
-    pg = card_store.hook()
-    org_a, user_a = pg.get_first("SELECT sales_org_cd, user_id FROM card_subscriber WHERE active ORDER BY user_id")
-    for org in (org_a, "0000"):
-        card_store.dead_letters.record(
-            pg,
-            run_id="r_fetch",
-            stage="fetch",
-            item_key=org,
-            payload={"sales_org_cd": org},
-            error="HTTP 503",
-            attempts=4,
-        )
-    card_store.dead_letters.record(
-        pg,
-        run_id="r_fetch",
-        stage="fetch",
-        item_key="pending",
-        payload={"sales_org_cd": "pending"},
-        error="HTTP 503",
-        attempts=4,
-    )
-    ids = dict(pg.get_records("SELECT item_key, id FROM pipeline_dead_letter WHERE run_id = 'r_fetch'"))
-    later = datetime.fromisoformat("2030-01-01T00:00:00+00:00")
-    dead_letters.claim(pg, [ids[org_a], ids["0000"]], "replay_done")
-    dead_letters.claim(pg, [ids["pending"]], "replay_running")
-    card_store.runs.start_run(pg, run_id="replay_done", interval_end=later)
-    card_store.runs.start_run(pg, run_id="replay_running", interval_end=later + timedelta(hours=1))
-    pages, cards = pg.get_first(
-        "SELECT pages::text, cards::text FROM user_scenario_result WHERE user_id = %s", parameters=(user_a,)
-    )
-    card_store.results.store_cards(
-        pg,
-        [card_store.results.CardRow(user_a, "daily_brief", org_a, pages, cards, "h")],
-        run_id="replay_done",
-        interval_end=later,
-    )
-    card_store.runs.finish_run(pg, run_id="replay_done", status="success", counts={"orgs_fetched": 1})
-
-    outcome = dead_letters.settle(pg)
-    assert outcome[ids[org_a]] == "replayed by run replay_done"
-    assert "no card for sales org 0000" in outcome[ids["0000"]]
-    assert ids["pending"] not in outcome
-    assert dead_letters.get_dead_letters(pg, [ids["pending"]])[0].claimed_by == "replay_running"
-    with pytest.raises(dead_letters.DeadLetterError, match="being replayed"):
-        dead_letters.dismiss(pg, [ids["pending"]], "no")
-    # The run ended without finishing (e.g. its Airflow state is failed): the claim is released.
-    outcome = dead_letters.settle(pg, run_ended=lambda run_id: run_id == "replay_running")
-    assert "ended before recording its result" in outcome[ids["pending"]]
-    assert dead_letters.get_dead_letters(pg, [ids["pending"]])[0].claimed_by is None
 
 
 class _NotFound(BaseHTTPRequestHandler):
