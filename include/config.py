@@ -7,6 +7,7 @@ operators keep their deployment variables.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -30,14 +31,19 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, *, positive: bool = False) -> float:
+    """A finite number, at least 0 (above 0 when ``positive``)."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "above 0" if positive else "at least 0"
+        raise ValueError(f"environment variable {name}={raw!r} must be a finite number {bound}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def settings() -> Settings:
         t2a_max_attempts=_int("T2A_MAX_ATTEMPTS", 4),
         t2a_backoff_base=_float("T2A_BACKOFF_BASE", 1.0),
         t2a_backoff_max=_float("T2A_BACKOFF_MAX", 30.0),
-        t2a_timeout=_float("T2A_TIMEOUT", 120.0),
+        t2a_timeout=_float("T2A_TIMEOUT", 120.0, positive=True),
         fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
         staging_retention_hours=_float("STAGING_RETENTION_HOURS", 48.0),
     )

@@ -54,11 +54,10 @@ def finish_run(pg: PostgresHook, *, run_id: str, status: str, counts: dict[str, 
     unknown = set(counts) - set(RUN_COUNTERS)
     if unknown:
         raise ValueError(f"unknown pipeline_run counters: {sorted(unknown)}")
-    assignments = ", ".join(f"{name} = %({name})s" for name in counts)
+    assignments = "".join(f", {name} = %({name})s" for name in counts)
     with transaction(pg) as cur:
         cur.execute(
-            f"UPDATE pipeline_run SET status = %(status)s, finished_at = now(), {assignments}"
-            " WHERE run_id = %(run_id)s",
+            f"UPDATE pipeline_run SET status = %(status)s, finished_at = now(){assignments} WHERE run_id = %(run_id)s",
             {"status": status, "run_id": run_id, **counts},
         )
 

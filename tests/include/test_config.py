@@ -123,6 +123,14 @@ def test_an_empty_variable_means_the_default(clean_env):
         ("T2A_MAX_ATTEMPTS", "-1", "environment variable T2A_MAX_ATTEMPTS=-1 must be at least 1"),
         ("T2A_TIMEOUT", "fast", "environment variable T2A_TIMEOUT='fast' is not a number"),
         ("STAGING_RETENTION_HOURS", "2 days", "environment variable STAGING_RETENTION_HOURS='2 days' is not a number"),
+        ("T2A_TIMEOUT", "0", "environment variable T2A_TIMEOUT='0' must be a finite number above 0"),
+        ("T2A_BACKOFF_BASE", "nan", "environment variable T2A_BACKOFF_BASE='nan' must be a finite number at least 0"),
+        ("T2A_BACKOFF_MAX", "-1", "environment variable T2A_BACKOFF_MAX='-1' must be a finite number at least 0"),
+        (
+            "STALE_FALLBACK_MAX_AGE_HOURS",
+            "inf",
+            "environment variable STALE_FALLBACK_MAX_AGE_HOURS='inf' must be a finite number at least 0",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(clean_env, name, value, message):

@@ -21,6 +21,8 @@ def test_run_record_counts(pg):
     )
     with pytest.raises(ValueError, match="bogus"):
         card_store.runs.finish_run(pg, run_id="r1", status="success", counts={"bogus": 1})
+    card_store.runs.finish_run(pg, run_id="r1", status="failed", counts={})  # a status without counts
+    assert pg.get_first("SELECT status, cards_written FROM pipeline_run") == ("failed", 7)
 
 
 def test_a_new_run_marks_runs_running_past_the_timeout_abandoned(pg):
