@@ -76,8 +76,21 @@ def resolve_orgs(plan: dict) -> list[dict]:
     pg = card_store.hook()
     area = staging.area_from_url(plan["area"])
     candidates = [subscribers.Subscriber(**row) for row in json.loads((area / CANDIDATES_FILE).read_text())]
+
+    def dead_letter_unsafe_org(error: T2AError) -> None:
+        # Not replayable: the code itself is the problem. str(error) names it escaped.
+        card_store.dead_letters.record(
+            pg,
+            run_id=plan["run_id"],
+            stage="sales_org",
+            item_key=str(error),
+            payload={"problem": str(error)},
+            error=str(error),
+            attempts=1,
+        )
+
     try:
-        t2a_orgs = {org.code: org for org in T2AClient.from_settings().list_sales_orgs()}
+        t2a_orgs = {org.code: org for org in T2AClient.from_settings().list_sales_orgs(dead_letter_unsafe_org)}
     except T2AError as exc:
         # The client already retried transient failures: retrying the task would nest retries.
         raise AirflowFailException(f"cannot list T2A's sales organizations: {exc}") from exc
@@ -127,9 +140,11 @@ def resolve_orgs(plan: dict) -> list[dict]:
 def fetch_org(org: dict, *, run_id: str) -> dict:
     """Fetch one organization's three queries into the plan's staging area.
 
-    On a T2A error (after the client's retries) the org is dead-lettered; if its last good
-    extracts are younger than STALE_FALLBACK_MAX_AGE_HOURS they stand in, and its cards say
-    which data time they show. Otherwise its subscribers keep the cards they have.
+    On any failure — a T2A error after the client's retries, a malformed answer, a staging
+    write that fails, a value that cannot be written — the org is dead-lettered and the run
+    goes on without it: if its last good extracts are younger than
+    STALE_FALLBACK_MAX_AGE_HOURS they stand in, and its cards say which data time they show.
+    Otherwise its subscribers keep the cards they have.
     """
     code = org["sales_org_cd"]
     area = staging.area_from_url(org["area"])
@@ -144,33 +159,46 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
         for query, params in queries.items():
             extract = client.query(query, params, org=code)
             rows[query] = staging.write_org_extract(area, code, query, extract.rows)
-    except T2AError as exc:
-        card_store.dead_letters.record(
-            card_store.hook(),
-            run_id=run_id,
-            stage="fetch",
-            item_key=code,
-            payload={"sales_org_cd": code, "queries": queries},
-            error=str(exc),
-            attempts=getattr(exc, "attempts", 1),
-        )
+    except Exception as exc:  # one org's failure, whatever it is, must not fail the run
+        return {**result, **_fetch_failed(org, area, queries, run_id, exc)}
+    try:
+        staging.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
+    except Exception:  # this run's extracts are fine; only the next fallback is older
+        log.exception("sales org %s: could not keep its extracts as last good", code)
+    log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
+    return {**result, "status": "ok", "rows": rows}
+
+
+def _fetch_failed(org: dict, area, queries: dict, run_id: str, exc: Exception) -> dict:
+    """Dead-letter a failed fetch and fall back to the org's last good extracts if allowed."""
+    code = org["sales_org_cd"]
+    error = str(exc) if isinstance(exc, T2AError) else f"sales org {code}: {type(exc).__name__}: {exc}"
+    card_store.dead_letters.record(
+        card_store.hook(),
+        run_id=run_id,
+        stage="fetch",
+        item_key=code,
+        payload={"sales_org_cd": code, "queries": queries},
+        error=error,
+        attempts=getattr(exc, "attempts", 1),
+    )
+    try:
         last_good = staging.restore_last_good(
             area, code, interval_end=org["interval_end"], max_age_hours=settings().fallback_max_age_hours
         )
-        if last_good is None:
-            return {**result, "status": "failed", "error": str(exc)}
-        log.warning("sales org %s: serving last good data as of %s", code, last_good["interval_end"])
-        return {
-            **result,
-            "status": "fallback",
-            "error": str(exc),
-            "rows": last_good["rows"],
-            "as_of": last_good["interval_end"],
-            "period": last_good["period"],
-        }
-    staging.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
-    log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
-    return {**result, "status": "ok", "rows": rows}
+    except Exception:
+        log.exception("sales org %s: its last good extracts could not be restored", code)
+        last_good = None
+    if last_good is None:
+        return {"status": "failed", "error": error}
+    log.warning("sales org %s: serving last good data as of %s", code, last_good["interval_end"])
+    return {
+        "status": "fallback",
+        "error": error,
+        "rows": last_good["rows"],
+        "as_of": last_good["interval_end"],
+        "period": last_good["period"],
+    }
 
 
 def merge_extracts(plan: dict, orgs: list[dict], fetched: list[dict]) -> dict:

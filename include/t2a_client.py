@@ -227,11 +227,35 @@ def _check_headers(spec: QuerySpec, raw: list, malformed: _Malformed) -> None:
     raise malformed("headers " + "; ".join(problems))
 
 
+MAX_COUNT = 2**63 - 1  # counts are stored as 64-bit integers downstream
+
+
+def _is_text(value: Any) -> bool:
+    """A string that is valid Unicode (JSON can carry lone surrogates such as "\\ud800")."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_number_or_null(value: Any) -> bool:
+    """null, an int, or a float that stayed finite when decoded (1e400 decodes to infinity)."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
 _CELL_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "identifier": (lambda v: isinstance(v, str), "a string"),
-    "amount": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), "a number or null"),
-    "percent": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), "a number or null"),
-    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"),
+    "identifier": (_is_text, "a valid Unicode string"),
+    "amount": (_is_number_or_null, "a finite number or null"),
+    "percent": (_is_number_or_null, "a finite number or null"),
+    "count": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT,
+        f"an integer from 0 to {MAX_COUNT}",
+    ),
 }
 
 
@@ -246,9 +270,7 @@ def _check_rows(spec: QuerySpec, rows: list, malformed: _Malformed) -> None:
             raise malformed(f"row {number} has {size}, expected {width}")
         for header, (ok, expected), cell in zip(spec.headers, checks, row):
             if not ok(cell):
-                raise malformed(
-                    f"row {number}, column {header!r}: {json.dumps(cell, ensure_ascii=False)} is not {expected}"
-                )
+                raise malformed(f"row {number}, column {header!r}: {json.dumps(cell)} is not {expected}")
         key = tuple(row[i] for i in key_positions)
         if key in seen:
             named = ", ".join(f"{k}={v!r}" for k, v in zip(spec.keys, key))
@@ -257,6 +279,20 @@ def _check_rows(spec: QuerySpec, rows: list, malformed: _Malformed) -> None:
 
 
 # ----- sales orgs and periods ----------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def unsafe_code_problem(code: str) -> str | None:
+    """Why an organization code cannot be used in a path or a query, or None if it can."""
+    if code in ("", ".", ".."):
+        return f"{code!r} is not a usable code"
+    if "/" in code or "\\" in code:
+        return f"{code!r} holds a path separator"
+    if _CONTROL.search(code):
+        return f"{code!r} holds a control character"
+    return None
+
+
 @dataclass(frozen=True)
 class SalesOrg:
     code: str
@@ -368,9 +404,24 @@ class T2AClient:
             timeout=cfg.t2a_timeout,
         )
 
-    def list_sales_orgs(self) -> list[SalesOrg]:
-        """Every sales org with a checked currency code and TZ_OFFSET."""
-        orgs = [SalesOrg(*row) for row in self.query("SALES_ORG_LIST", {}).rows]
+    def list_sales_orgs(self, on_unsafe: Callable[[T2AMalformedResponse], None] | None = None) -> list[SalesOrg]:
+        """Every sales org with a checked currency code and TZ_OFFSET.
+
+        A row whose SALES_ORG_CD is not a safe identifier is skipped (it would end up in a
+        path or a query): ``on_unsafe`` gets its error (the pipeline dead-letters it);
+        without one it is logged.
+        """
+        orgs = []
+        for number, row in enumerate(self.query("SALES_ORG_LIST", {}).rows, start=1):
+            problem = unsafe_code_problem(row[0])
+            if problem is None:
+                orgs.append(SalesOrg(*row))
+                continue
+            error = T2AMalformedResponse(f"row {number}: SALES_ORG_CD {problem}", org=None, query="SALES_ORG_LIST")
+            if on_unsafe is None:
+                log.warning("skipping a sales org: %s", error)
+            else:
+                on_unsafe(error)
         for number, org in enumerate(orgs, start=1):
             try:
                 parse_tz_offset(org.tz_offset)

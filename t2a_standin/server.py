@@ -53,7 +53,22 @@ EMPTY_FORMS = ("", "{}", "[]")
 BOM = "\ufeff"
 
 FAULT_KINDS = ("status", "malformed", "delay", "drop")
-MALFORMED_VARIANTS = ("not_json", "content_not_json", "missing_header", "row_length", "non_number", "duplicate_key")
+MALFORMED_VARIANTS = (
+    "not_json",
+    "content_not_json",
+    "missing_header",
+    "row_length",
+    "non_number",
+    "duplicate_key",
+    "infinite_number",  # a number cell written as 1e400 (decodes to infinity)
+    "huge_count",  # an issue count of 2^63
+    "negative_count",  # an issue count of -1
+    "lone_surrogate",  # a code written as "\ud800" (not valid Unicode)
+    "unsafe_org",  # SALES_ORG_LIST: an org code "../etc" that must never reach a path
+)
+# Placeholders that break_table puts in cells and _raw_json_tokens turns into JSON text that
+# json.dumps cannot write itself.
+_RAW_TOKENS = {'"@@1e400@@"': "1e400", '"@@lone-surrogate@@"': '"\\ud800"'}
 
 
 class RequestError(Exception):
@@ -237,7 +252,26 @@ def break_table(variant: str, table: Table) -> Table:
             first[numeric[0]] = "1,234.50"
         else:
             first[0] = 12345
+    elif variant == "infinite_number":
+        numeric = [i for i, cell in enumerate(first) if cell is None or _is_number(cell)]
+        first[numeric[0] if numeric else 0] = "@@1e400@@"
+    elif variant in ("huge_count", "negative_count"):
+        counts = [i for i, cell in enumerate(first) if isinstance(cell, int) and not isinstance(cell, bool)]
+        if not counts:
+            raise RequestError(500, f"fault variant {variant!r} needs a count column, and this query has none")
+        first[counts[-1]] = 2**63 if variant == "huge_count" else -1
+    elif variant == "lone_surrogate":
+        first[0] = "@@lone-surrogate@@"
+    elif variant == "unsafe_org":
+        first[0] = "../etc"
     return Table(tuple(headers), rows)
+
+
+def raw_json_tokens(content: str) -> str:
+    """Put the JSON that break_table's placeholders stand for into a rendered content string."""
+    for placeholder, token in _RAW_TOKENS.items():
+        content = content.replace(placeholder, token)
+    return content
 
 
 class StandinHandler(BaseHTTPRequestHandler):
@@ -339,7 +373,7 @@ class StandinHandler(BaseHTTPRequestHandler):
         content = (
             BOM + '{"headers": ["GSCM Account", '
             if variant == "content_not_json"
-            else render_content(query, table, org, period)
+            else raw_json_tokens(render_content(query, table, org, period))
         )
         generated_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta = {"meta": {"query": query, "generated_at": generated_at, "content": content}}

@@ -13,6 +13,18 @@ from include.card_store.connection import transaction
 log = logging.getLogger(__name__)
 
 
+def storable(value):
+    """``value`` with every string made storable in PostgreSQL text and jsonb: a lone surrogate
+    or a NUL (both can arrive from T2A) is written as its escape sequence, visibly."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def record(
     pg: PostgresHook, *, run_id: str, stage: str, item_key: str, payload: dict, error: str, attempts: int
 ) -> None:
@@ -24,7 +36,14 @@ def record(
             " ON CONFLICT (run_id, stage, item_key) WHERE resolved_at IS NULL"
             " DO UPDATE SET payload = EXCLUDED.payload, error = EXCLUDED.error,"
             " attempts = EXCLUDED.attempts",
-            (run_id, stage, item_key, json.dumps(payload, sort_keys=True), error, attempts),
+            (
+                storable(run_id),
+                stage,
+                storable(item_key),
+                json.dumps(storable(payload), sort_keys=True),
+                storable(error),
+                attempts,
+            ),
         )
     log.warning(
         "dead letter: run %s stage %s item %s after %d attempt(s): %s", run_id, stage, item_key, attempts, error

@@ -365,3 +365,82 @@ def test_interval_end_of_a_manual_run_is_its_run_after():
 def test_canonical_json_is_the_same_text_for_the_same_content():
     assert pipeline.canonical_json({"b": [1, {"é": None}], "a": 1.5}) == '{"a":1.5,"b":[1,{"é":null}]}'
     assert pipeline.canonical_json({"a": 1, "b": 2}) == pipeline.canonical_json({"b": 2, "a": 1})
+
+
+def _faulty_t2a(monkeypatch, token: str, faults: list[dict]):
+    """A stand-in with these faults, wired as connection t2a_api for the rest of the test."""
+    monkeypatch.setenv("T2A_MAX_ATTEMPTS", "1")
+    server = serve_in_thread(DataConfig(), token, faults=faults)
+    faulty = server.__enter__()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_T2A_API",
+        json.dumps(
+            {"conn_type": "http", "host": faulty.host, "port": faulty.port, "schema": "http", "password": token}
+        ),
+    )
+    return server
+
+
+def test_no_bad_value_or_broken_write_of_one_org_stops_the_run(world, t2a_token, monkeypatch):
+    first = run_all("run-1")
+    assert first.summary["status"] == "success"
+    surrogate_org, infinite_org, broken_org = world.orgs[0], world.orgs[1], world.orgs[2]
+    faults = [
+        {"kind": "malformed", "variant": "lone_surrogate", "org": surrogate_org, "query": "ORDER_STATUS"},
+        {"kind": "malformed", "variant": "infinite_number", "org": infinite_org, "query": "SALES_TOTAL"},
+    ]
+    server = _faulty_t2a(monkeypatch, t2a_token, faults)
+    try:
+        later = T1 + timedelta(hours=2)
+        plan = pipeline.plan_run(run_id="run-2", interval_end=later, params={})
+        orgs = pipeline.resolve_orgs(plan)
+        # staging refuses this org's writes: its folder is a file
+        (ObjectStoragePath(plan["area"]) / "orgs").mkdir(parents=True, exist_ok=True)
+        (ObjectStoragePath(plan["area"]) / "orgs" / broken_org).write_text("not a folder")
+        fetched = {f["sales_org_cd"]: f for f in (pipeline.fetch_org(org, run_id="run-2") for org in orgs)}
+    finally:
+        server.__exit__(None, None, None)
+
+    # the malformed orgs fall back to run-1's data; the broken org cannot even restore it there
+    statuses = {code: fetched[code]["status"] for code in (surrogate_org, infinite_org, broken_org)}
+    assert statuses == {surrogate_org: "fallback", infinite_org: "fallback", broken_org: "failed"}
+    errors = dict(world.pg.get_records("SELECT item_key, error FROM pipeline_dead_letter WHERE run_id = 'run-2'"))
+    assert errors[surrogate_org] == (
+        f"sales org {surrogate_org}, query ORDER_STATUS: row 1, column 'GSCM Account':"
+        ' "\\ud800" is not a valid Unicode string'
+    )
+    assert errors[infinite_org].startswith(f"sales org {infinite_org}, query SALES_TOTAL: row 1, column ")
+    assert "is not a finite number or null" in errors[infinite_org]
+    assert errors[broken_org].startswith(f"sales org {broken_org}: ")
+    # malformed data was never kept as last good: the fallback is still run-1's data
+    meta = json.loads((world.staging / "last_good" / surrogate_org / "meta.json").read_text())
+    assert meta["interval_end"] == "2026-11-26T10:00:00+00:00"
+
+    merged = pipeline.merge_extracts(plan, orgs, list(fetched.values()))
+    batches = pipeline.plan_batches(plan, merged)
+    results = [pipeline.run_scenarios(plan, orgs, merged, batch) for batch in batches]
+    summary = pipeline.finalize(plan, merged, batches, results)
+    assert (summary["status"], summary["orgs_fallback"], summary["orgs_failed"]) == ("partial", 2, 1)
+    broken_subscribers = world.pg.get_first(
+        "SELECT count(*) FROM card_subscriber WHERE sales_org_cd = %s", parameters=(broken_org,)
+    )[0]
+    assert summary["subscribers_served"] == SUBSCRIBERS - broken_subscribers
+
+
+def test_an_org_code_unsafe_for_a_path_is_skipped_with_a_dead_letter(world, t2a_token, monkeypatch):
+    server = _faulty_t2a(
+        monkeypatch, t2a_token, [{"kind": "malformed", "variant": "unsafe_org", "query": "SALES_ORG_LIST"}]
+    )
+    try:
+        plan = pipeline.plan_run(run_id="run-1", interval_end=T1, params={})
+        orgs = pipeline.resolve_orgs(plan)
+    finally:
+        server.__exit__(None, None, None)
+    first_org = world.dataset.orgs()[0]["code"]
+    assert "../etc" not in [o["sales_org_cd"] for o in orgs] and first_org not in [o["sales_org_cd"] for o in orgs]
+    assert orgs, "the other organizations are still fetched"
+    letters = world.pg.get_records("SELECT stage, error FROM pipeline_dead_letter WHERE stage = 'sales_org'")
+    assert letters == [
+        ("sales_org", "query SALES_ORG_LIST: row 1: SALES_ORG_CD '../etc' holds a path separator"),
+    ]
+    assert not (world.staging / "last_good" / "..").exists()

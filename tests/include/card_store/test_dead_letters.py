@@ -42,3 +42,20 @@ def test_count_open_counts_this_runs_unresolved_letters_only(pg):
     assert pg.get_first("SELECT count(*) FROM pipeline_dead_letter WHERE item_key = 'u2'")[0] == 2
     stored = pg.get_first("SELECT payload FROM pipeline_dead_letter WHERE stage = 'scenario'")[0]
     assert stored == {"k": "u1:daily_brief"}
+
+
+def test_text_postgresql_cannot_hold_is_stored_escaped_not_lost(pg):
+    card_store.dead_letters.record(
+        pg,
+        run_id="r1",
+        stage="fetch",
+        item_key="55\x0003",
+        payload={"code": "\ud800", "nested": ["a\x00b"]},
+        error='row 1: "\ud800" and a NUL \x00',
+        attempts=1,
+    )
+    assert pg.get_first("SELECT item_key, payload, error FROM pipeline_dead_letter") == (
+        "55\\x0003",
+        {"code": "\\ud800", "nested": ["a\\x00b"]},
+        'row 1: "\\ud800" and a NUL \\x00',
+    )
