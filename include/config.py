@@ -61,6 +61,7 @@ class Settings:
     t2a_backoff_base: float
     t2a_backoff_max: float
     t2a_timeout: float
+    t2a_max_response_bytes: int
     fallback_max_age_hours: float
     staging_retention_hours: float
 
@@ -81,6 +82,7 @@ def settings() -> Settings:
         t2a_backoff_base=_float("T2A_BACKOFF_BASE", 1.0),
         t2a_backoff_max=_float("T2A_BACKOFF_MAX", 30.0),
         t2a_timeout=_float("T2A_TIMEOUT", 120.0, positive=True),
+        t2a_max_response_bytes=_int("T2A_MAX_RESPONSE_BYTES", 64 * 1024 * 1024),
         fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
         staging_retention_hours=_float("STAGING_RETENTION_HOURS", 48.0),
     )

@@ -141,6 +141,10 @@ class T2AMalformedResponse(T2AError):
     """A response that breaks the contract's shape; never retried, never repaired."""
 
 
+class T2AResponseTooLarge(T2AError):
+    """A body over the client's cap (T2A_MAX_RESPONSE_BYTES): not read further, not retried."""
+
+
 class T2ARetriesExhausted(T2AError):
     """Transient failures (429, 5xx, timeouts, dropped connections) outlived every attempt."""
 
@@ -378,6 +382,7 @@ class T2AClient:
         backoff_max: float = 30.0,
         timeout: float = 120.0,
         retry_after_max: float = 300.0,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -387,6 +392,7 @@ class T2AClient:
         self.backoff_max = backoff_max
         self.timeout = timeout
         self.retry_after_max = retry_after_max
+        self.max_response_bytes = max_response_bytes
         self._hook = HttpHook(method="POST", http_conn_id=conn_id, auth_type=_NoBasicAuth)
         self._token: str | None = None
         self._random = random.Random()
@@ -402,6 +408,7 @@ class T2AClient:
             backoff_base=cfg.t2a_backoff_base,
             backoff_max=cfg.t2a_backoff_max,
             timeout=cfg.t2a_timeout,
+            max_response_bytes=cfg.t2a_max_response_bytes,
         )
 
     def list_sales_orgs(self, on_unsafe: Callable[[T2AMalformedResponse], None] | None = None) -> list[SalesOrg]:
@@ -465,15 +472,19 @@ class T2AClient:
                 endpoint=ENDPOINT,
                 json={"query": name, "params": params},
                 headers=headers,
-                extra_options={"check_response": False, "timeout": self.timeout},
+                extra_options={"check_response": False, "timeout": self.timeout, "stream": True},
             )
+            body = self._read_capped(response, name, org)
         except TRANSIENT_EXCEPTIONS as exc:
             self._log(name, org, attempt, type(exc).__name__, started, None)
             return _Transient(f"{type(exc).__name__}: {exc}", None)
+        except T2AResponseTooLarge:
+            self._log(name, org, attempt, "body over the cap", started, None)
+            raise
         status = response.status_code
         if status == 200:
             try:
-                extract = parse_response(response.content, query=name, org=org)
+                extract = parse_response(body, query=name, org=org)
             except T2AMalformedResponse:
                 self._log(name, org, attempt, "200 malformed", started, None)
                 raise
@@ -483,6 +494,34 @@ class T2AClient:
         if status in TRANSIENT_STATUSES:
             return _Transient(f"HTTP {status}: {self._error_message(response)}", _retry_after(response))
         raise T2APermanentError(self._permanent_problem(response), org=org, query=name)
+
+    def _read_capped(self, response: requests.Response, name: str, org: str | None) -> bytes:
+        """The body, read in chunks and abandoned as soon as it passes max_response_bytes, so one
+        huge answer costs at most the cap in memory (the decoded rows come on top of it)."""
+        cap = self.max_response_bytes
+        try:
+            declared = int(response.headers.get("Content-Length", "0") or 0)
+            if declared > cap:
+                raise T2AResponseTooLarge(
+                    f"response of {declared:,} bytes is over the {cap:,}-byte cap (T2A_MAX_RESPONSE_BYTES)",
+                    org=org,
+                    query=name,
+                )
+            chunks, size = [], 0
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                size += len(chunk)
+                if size > cap:
+                    raise T2AResponseTooLarge(
+                        f"response passed the {cap:,}-byte cap (T2A_MAX_RESPONSE_BYTES) while being read",
+                        org=org,
+                        query=name,
+                    )
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            response._content = body  # the error paths read .json() / .text from it
+            return body
+        finally:
+            response.close()
 
     def _permanent_problem(self, response: requests.Response) -> str:
         status = response.status_code

@@ -26,6 +26,7 @@ VARIABLES = {
     "T2A_BACKOFF_BASE": "t2a_backoff_base",
     "T2A_BACKOFF_MAX": "t2a_backoff_max",
     "T2A_TIMEOUT": "t2a_timeout",
+    "T2A_MAX_RESPONSE_BYTES": "t2a_max_response_bytes",
     "STALE_FALLBACK_MAX_AGE_HOURS": "fallback_max_age_hours",
     "STAGING_RETENTION_HOURS": "staging_retention_hours",
 }
@@ -57,6 +58,7 @@ def test_defaults(clean_env):
         t2a_backoff_base=1.0,
         t2a_backoff_max=30.0,
         t2a_timeout=120.0,
+        t2a_max_response_bytes=64 * 1024 * 1024,
         fallback_max_age_hours=6.0,
         staging_retention_hours=48.0,
     )
@@ -78,6 +80,7 @@ def test_the_environment_overrides_each_default_when_asked(clean_env):
         "T2A_BACKOFF_BASE": "0.25",
         "T2A_BACKOFF_MAX": "5",
         "T2A_TIMEOUT": "2.5",
+        "T2A_MAX_RESPONSE_BYTES": "1000",
         "STALE_FALLBACK_MAX_AGE_HOURS": "0",
         "STAGING_RETENTION_HOURS": "1.5",
     }
@@ -100,6 +103,7 @@ def test_the_environment_overrides_each_default_when_asked(clean_env):
         t2a_backoff_base=0.25,
         t2a_backoff_max=5.0,
         t2a_timeout=2.5,
+        t2a_max_response_bytes=1000,
         fallback_max_age_hours=0.0,
         staging_retention_hours=1.5,
     )

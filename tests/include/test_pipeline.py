@@ -444,3 +444,18 @@ def test_an_org_code_unsafe_for_a_path_is_skipped_with_a_dead_letter(world, t2a_
         ("sales_org", "query SALES_ORG_LIST: row 1: SALES_ORG_CD '../etc' holds a path separator"),
     ]
     assert not (world.staging / "last_good" / "..").exists()
+
+
+def test_a_response_over_the_size_cap_is_a_dead_letter_and_the_run_goes_on(world, monkeypatch):
+    first = run_all("run-1")
+    assert first.summary["status"] == "success"
+    monkeypatch.setenv("T2A_MAX_RESPONSE_BYTES", "3000")  # every org's SALES_ORG answer is larger
+    second = run_all("run-2", interval_end=T1 + timedelta(hours=2))
+    capped = sorted(f["sales_org_cd"] for f in second.fetched if f["status"] == "fallback")
+    # an org without data answers small bodies and is fetched as usual
+    assert all(sum(f["rows"].values()) == 0 for f in second.fetched if f["status"] == "ok")
+    assert len(capped) >= len(world.orgs) - 1
+    errors = dict(world.pg.get_records("SELECT item_key, error FROM pipeline_dead_letter WHERE run_id = 'run-2'"))
+    assert sorted(errors) == capped
+    assert all("over the 3,000-byte cap (T2A_MAX_RESPONSE_BYTES)" in e for e in errors.values()), errors
+    assert (second.summary["status"], second.summary["orgs_fallback"]) == ("partial", len(capped))

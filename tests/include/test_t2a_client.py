@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import threading
 import time
 
@@ -28,11 +29,13 @@ from include.t2a_client import (
     T2AError,
     T2AMalformedResponse,
     T2APermanentError,
+    T2AResponseTooLarge,
     T2ARetriesExhausted,
     org_query_params,
     parse_response,
     parse_tz_offset,
     reporting_period,
+    unsafe_code_problem,
 )
 from t2a_standin import DataConfig, serve_in_thread
 from tests.support import ROOT
@@ -144,22 +147,22 @@ MALFORMED_TOTAL = [
     (
         "string amount",
         body(content(TOTAL_HEADERS, [["5009095", "1,234.50", 1, 1, 1, 1]])),
-        "row 1, column 'Target Plan': \"1,234.50\" is not a number or null",
+        "row 1, column 'Target Plan': \"1,234.50\" is not a finite number or null",
     ),
     (
         "bool percent",
         body(content(TOTAL_HEADERS, [TOTAL_ROWS[0], ["5009096", 1, 1, True, 1, 1]])),
-        "row 2, column 'Ach. vs Target Plan': true is not a number or null",
+        "row 2, column 'Ach. vs Target Plan': true is not a finite number or null",
     ),
     (
         "numeric identifier",
         body(content(TOTAL_HEADERS, [[5009095, 1, 1, 1, 1, 1]])),
-        "row 1, column 'GSCM Account': 5009095 is not a string",
+        "row 1, column 'GSCM Account': 5009095 is not a valid Unicode string",
     ),
     (
         "null identifier",
         body(content(TOTAL_HEADERS, [[None, 1, 1, 1, 1, 1]])),
-        "row 1, column 'GSCM Account': null is not a string",
+        "row 1, column 'GSCM Account': null is not a valid Unicode string",
     ),
     (
         "duplicate key",
@@ -193,16 +196,17 @@ ORDER_ROW = ["5009095", "M-1", 1.5, None, 0, 2, 0, 1, 0, 0, 3]
         ("Incomplete", None, "null"),
         ("DO Delay", "2", '"2"'),
         ("Unconfirmed Delay", False, "false"),
+        ("Incomplete", 2**63, "9223372036854775808"),
     ],
 )
-def test_issue_counts_must_be_non_negative_integers(column, cell, shown):
+def test_issue_counts_must_be_integers_within_64_bits(column, cell, shown):
     row = list(ORDER_ROW)
     row[ORDER_HEADERS.index(column)] = cell
     raw = body(content(ORDER_HEADERS, [[*ORDER_ROW[:1], "M-0", *ORDER_ROW[2:]], row]), "ORDER_STATUS")
     with pytest.raises(
         T2AMalformedResponse,
         match=re.escape(
-            f"sales org 7001, query ORDER_STATUS: row 2, column '{column}': {shown} is not a non-negative integer"
+            f"sales org 7001, query ORDER_STATUS: row 2, column '{column}': {shown} is not an integer from 0 to 9223372036854775807"
         ),
     ):
         parse_response(raw, query="ORDER_STATUS", org="7001")
@@ -392,8 +396,10 @@ def test_orgs_without_rows_answer_zero_rows(client, standin):
         ("content_not_json", "meta.content is not JSON"),
         ("missing_header", "headers missing ['Growth(%) Y-1']"),
         ("row_length", "row 1 has 5 cells, expected 6"),
-        ("non_number", "row 1, column 'Target Plan': \"1,234.50\" is not a number or null"),
+        ("non_number", "row 1, column 'Target Plan': \"1,234.50\" is not a finite number or null"),
         ("duplicate_key", "duplicate key (GSCM Account="),
+        ("infinite_number", "row 1, column 'Target Plan': Infinity is not a finite number or null"),
+        ("lone_surrogate", "row 1, column 'GSCM Account': \"\\ud800\" is not a valid Unicode string"),
     ],
 )
 def test_malformed_responses_fail_at_once_naming_org_and_query(client, standin, admin, variant, expected):
@@ -410,7 +416,7 @@ def test_malformed_responses_fail_at_once_naming_org_and_query(client, standin, 
 def test_number_in_org_list_is_malformed(client, admin):
     admin.faults({"query": "SALES_ORG_LIST", "kind": "malformed", "variant": "non_number"})
     # non_number on an all-identifier table puts a number where a code belongs
-    with pytest.raises(T2AMalformedResponse, match="row 1, column 'SALES_ORG_CD': 12345 is not a string"):
+    with pytest.raises(T2AMalformedResponse, match="row 1, column 'SALES_ORG_CD': 12345 is not a valid Unicode string"):
         client.list_sales_orgs()
 
 
@@ -639,3 +645,92 @@ def test_token_never_appears_in_logs_or_errors(monkeypatch, standin, admin, capl
     assert re.search(r"attempt=2/2 status=200 duration_ms=\d+ rows=\d+$", lines[1])
     assert TOKEN not in caplog.text
     assert all(TOKEN not in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("variant, shown", [("huge_count", "9223372036854775808"), ("negative_count", "-1")])
+def test_issue_counts_outside_64_bits_are_malformed_over_http(client, standin, admin, variant, shown):
+    org = ordinary_org(standin)
+    admin.faults({"org": org.code, "query": "ORDER_STATUS", "kind": "malformed", "variant": variant})
+    params = org_query_params(org, reporting_period(INTERVAL_END, org.tz_offset))["ORDER_STATUS"]
+    with pytest.raises(T2AMalformedResponse, match=re.escape(f"column 'Incomplete': {shown} is not an integer")):
+        client.query("ORDER_STATUS", params)
+
+
+def test_an_unsafe_org_code_is_skipped_and_reported_not_used(client, standin, admin):
+    admin.faults({"query": "SALES_ORG_LIST", "kind": "malformed", "variant": "unsafe_org"})
+    reported = []
+    orgs = client.list_sales_orgs(reported.append)
+    assert [o.code for o in orgs] == [o["code"] for o in standin.dataset.orgs()[1:]]
+    assert [str(e) for e in reported] == ["query SALES_ORG_LIST: row 1: SALES_ORG_CD '../etc' holds a path separator"]
+
+
+@pytest.mark.parametrize(
+    "code, problem",
+    [
+        ("", "is not a usable code"),
+        ("..", "is not a usable code"),
+        ("a\\b", "holds a path separator"),
+        ("55\x0003", "holds a control character"),
+        ("55\n03", "holds a control character"),
+    ],
+)
+def test_unsafe_code_problems(code, problem):
+    assert problem in unsafe_code_problem(code)
+    assert unsafe_code_problem("5503") is None and unsafe_code_problem("ÄÖ-1") is None
+
+
+def test_a_response_over_the_cap_is_refused_once_and_never_retried(monkeypatch, standin, admin):
+    set_connection(monkeypatch, standin)
+    org = ordinary_org(standin)
+    params = org_query_params(org, reporting_period(INTERVAL_END, org.tz_offset))["SALES_ORG"]
+    capped = T2AClient(max_attempts=4, backoff_base=0.01, timeout=5, max_response_bytes=2_000)
+    with pytest.raises(T2AResponseTooLarge) as info:
+        capped.query("SALES_ORG", params)
+    assert str(info.value).startswith(f"sales org {org.code}, query SALES_ORG: response of ")
+    assert "over the 2,000-byte cap (T2A_MAX_RESPONSE_BYTES)" in str(info.value)
+    assert admin.requests_by_status() == {(org.code, "SALES_ORG", 200): 1}
+    # the same answer fits under the default cap
+    assert T2AClient(max_attempts=1, timeout=5).query("SALES_ORG", params).rows
+
+
+def test_a_body_without_content_length_is_cut_off_at_the_cap(monkeypatch):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"x" * 4096
+    answer = head + b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(10)) + b"0\r\n\r\n"
+    with raw_answer_server(answer) as (host, port):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CAPPED_T2A",
+            json.dumps({"conn_type": "http", "host": host, "port": port, "schema": "http", "password": TOKEN}),
+        )
+        capped = T2AClient("capped_t2a", max_attempts=3, timeout=5, max_response_bytes=10_000)
+        with pytest.raises(T2AResponseTooLarge, match="passed the 10,000-byte cap"):
+            capped.query("SALES_ORG_LIST", {})
+
+
+@contextlib.contextmanager
+def raw_answer_server(answer: bytes):
+    """A TCP server answering every connection with exactly these bytes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
