@@ -35,7 +35,7 @@ def publish_pending(pg: PostgresHook, redis_conn_id: str) -> int:
     while True:
         with transaction(pg) as cur:
             cur.execute(
-                "SELECT id, event_id, user_id, scenario_id, content_hash, run_id FROM card_change_outbox"
+                "SELECT id, event_id, user_id, scenario_id, content_hash, run_id, change FROM card_change_outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (PAGE,),
             )
@@ -44,7 +44,7 @@ def publish_pending(pg: PostgresHook, redis_conn_id: str) -> int:
                 break
             try:
                 pipe = redis.pipeline(transaction=False)
-                for _, event_id, user_id, scenario_id, content_hash, run_id in rows:
+                for _, event_id, user_id, scenario_id, content_hash, run_id, change in rows:
                     pipe.xadd(
                         STREAM,
                         {
@@ -53,6 +53,7 @@ def publish_pending(pg: PostgresHook, redis_conn_id: str) -> int:
                             "scenario_id": scenario_id,
                             "content_hash": content_hash,
                             "run_id": run_id,
+                            "change": change,
                         },
                         maxlen=STREAM_MAXLEN,
                         approximate=True,

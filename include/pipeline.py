@@ -41,19 +41,22 @@ def migrate_schema() -> list[str]:
 
 
 def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
-    """Open the run: record it, pick this attempt's staging area, read the subscribers."""
+    """Open the run: record it, withdraw the cards of readers no longer subscribed (every run
+    does, whatever its params), pick this attempt's staging area, read the subscribers."""
     pg = card_store.hook()
     card_store.runs.start_run(pg, run_id=run_id, interval_end=interval_end, abandon_after=RUN_TIMEOUT)
+    withdrawn = card_store.results.withdraw_unsubscribed(pg, run_id=run_id)
     active = subscribers.load_active(pg, sales_orgs=params.get("sales_orgs"), user_ids=params.get("user_ids"))
     plan_id = uuid.uuid4().hex[:12]
     area = staging.open_area(run_id, plan_id)
     (area / CANDIDATES_FILE).write_text(json.dumps([s.as_dict() for s in active]))
     log.info(
-        "run %s plan %s: %d active subscribers (params %s), staging %s",
+        "run %s plan %s: %d active subscribers (params %s), %d card rows withdrawn, staging %s",
         run_id,
         plan_id,
         len(active),
         {k: v for k, v in params.items() if v},
+        len(withdrawn),
         area,
     )
     return {
@@ -62,6 +65,7 @@ def plan_run(*, run_id: str, interval_end: datetime, params: dict) -> dict:
         "area": str(area),
         "interval_end": interval_end.isoformat(),
         "candidates": len(active),
+        "withdrawn": len(withdrawn),
         "batch_size": params.get("batch_size") or settings().batch_size,
         "force_rewrite": bool(params.get("force_rewrite")),
     }

@@ -136,3 +136,36 @@ def render_keys(pg: PostgresHook, *, scenario_id: str, user_ids: list[str], inte
             (scenario_id, user_ids, interval_end),
         )
         return dict(cur.fetchall())
+
+
+# Cards of a (user, scenario) that no active subscription serves any more: the subscriber was
+# made inactive, deleted, or no longer lists the scenario (NULL scenarios = every scenario).
+# Deleted with a 'withdrawn' event in one statement. A subscriber whose org failed or is
+# unknown to T2A is still active: an outage or a dead letter, not a withdrawal.
+_WITHDRAW = """
+WITH gone AS (
+    DELETE FROM user_scenario_result r
+     WHERE NOT EXISTS (SELECT 1 FROM card_subscriber s
+                        WHERE s.user_id = r.user_id AND s.active
+                          AND (s.scenarios IS NULL OR r.scenario_id = ANY(s.scenarios)))
+    RETURNING user_id, scenario_id
+), events AS (
+    INSERT INTO card_change_outbox (event_id, user_id, scenario_id, content_hash, run_id, change)
+    SELECT md5(concat_ws('|', %(run_id)s::text, user_id, scenario_id, 'withdrawn')),
+           user_id, scenario_id, '', %(run_id)s::text, 'withdrawn'
+      FROM gone
+    ON CONFLICT (event_id) DO NOTHING
+)
+SELECT user_id, scenario_id FROM gone ORDER BY user_id, scenario_id
+"""
+
+
+def withdraw_unsubscribed(pg: PostgresHook, *, run_id: str) -> list[tuple[str, str]]:
+    """Delete the cards no active subscription serves any more, each with a 'withdrawn'
+    change event in the same transaction; returns the (user_id, scenario_id) withdrawn."""
+    with transaction(pg) as cur:
+        cur.execute(_WITHDRAW, {"run_id": run_id})
+        gone = [tuple(row) for row in cur.fetchall()]
+    if gone:
+        log.info("run %s withdrew %d card rows of readers no longer subscribed", run_id, len(gone))
+    return gone

@@ -12,7 +12,7 @@ import pytest
 from include import card_store, change_events
 from tests.include.card_store.card_rows import T0, rows
 
-EVENT_FIELDS = {"event_id", "user_id", "scenario_id", "content_hash", "run_id"}
+EVENT_FIELDS = {"event_id", "user_id", "scenario_id", "content_hash", "run_id", "change"}
 
 
 @pytest.fixture

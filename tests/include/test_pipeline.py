@@ -162,6 +162,7 @@ def test_every_task_in_order_serves_every_subscriber(world):
     events = [fields for _, fields in world.redis.xrange(change_events.STREAM)]
     assert sorted(e["user_id"] for e in events) == [c["user_id"] for c in candidates]
     assert {e["run_id"] for e in events} == {"run-1"}
+    assert {e["change"] for e in events} == {"written"}
     assert pg.get_first("SELECT count(*) FROM card_change_outbox WHERE published_at IS NULL")[0] == 0
 
 
@@ -459,3 +460,25 @@ def test_a_response_over_the_size_cap_is_a_dead_letter_and_the_run_goes_on(world
     assert sorted(errors) == capped
     assert all("over the 3,000-byte cap (T2A_MAX_RESPONSE_BYTES)" in e for e in errors.values()), errors
     assert (second.summary["status"], second.summary["orgs_fallback"]) == ("partial", len(capped))
+
+
+def test_readers_no_longer_subscribed_lose_their_cards_at_the_next_run_whatever_its_params(world):
+    first = run_all("run-1")
+    assert first.summary["cards_written"] == SUBSCRIBERS
+    pg = world.pg
+    pg.run("UPDATE card_subscriber SET active = false WHERE user_id = 'u00001'")
+    pg.run("DELETE FROM card_subscriber WHERE user_id = 'u00002'")
+    pg.run("UPDATE card_subscriber SET scenarios = '{some_other}' WHERE user_id = 'u00003'")
+    pg.run("UPDATE card_subscriber SET scenarios = NULL WHERE user_id = 'u00004'")  # NULL: every scenario
+    world.redis.delete(change_events.STREAM)
+
+    # a manual run narrowed to one other user still withdraws
+    second = run_all("run-2", interval_end=T1 + timedelta(hours=2), params={"user_ids": ["u00010"]})
+    assert second.plan["withdrawn"] == 3
+    kept = {u for (u,) in pg.get_records("SELECT user_id FROM user_scenario_result")}
+    assert kept == {f"u{n:05d}" for n in range(4, SUBSCRIBERS + 1)}
+    events = [fields for _, fields in world.redis.xrange(change_events.STREAM)]
+    withdrawn = sorted((e["user_id"], e["change"], e["content_hash"]) for e in events if e["change"] == "withdrawn")
+    assert withdrawn == [(f"u0000{n}", "withdrawn", "") for n in (1, 2, 3)]
+    # a third run finds nothing more to withdraw
+    assert run_all("run-3", interval_end=T1 + timedelta(hours=4)).plan["withdrawn"] == 0
