@@ -26,6 +26,7 @@ from include.t2a_client import ReportingPeriod, SalesOrg, T2AClient, T2AError, o
 log = logging.getLogger(__name__)
 
 RUN_TIMEOUT = timedelta(hours=2)  # the DAG's dagrun_timeout: one run must end before the next
+PRUNE_GRACE = timedelta(minutes=10)  # clock differences between hosts
 CANDIDATES_FILE = "candidates.json"  # active subscribers as read
 SUBSCRIBERS_FILE = "subscribers.json"  # the servable ones
 
@@ -166,11 +167,18 @@ def fetch_org(org: dict, *, run_id: str) -> dict:
     except Exception as exc:  # one org's failure, whatever it is, must not fail the run
         return {**result, **_fetch_failed(org, area, queries, run_id, exc)}
     try:
-        staging.keep_last_good(area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows})
+        staging.keep_last_good(
+            area, code, {"interval_end": org["interval_end"], "period": org["period"], "rows": rows}, lock=_org_lock
+        )
     except Exception:  # this run's extracts are fine; only the next fallback is older
         log.exception("sales org %s: could not keep its extracts as last good", code)
     log.info("sales org %s fetched in %.2fs: %s", code, time.monotonic() - started, rows)
     return {**result, "status": "ok", "rows": rows}
+
+
+def _org_lock(org: str):
+    """One org's last good copy is swapped and read by one process at a time, on any host."""
+    return card_store.advisory_lock(card_store.hook(), f"last_good:{org}")
 
 
 def _fetch_failed(org: dict, area, queries: dict, run_id: str, exc: Exception) -> dict:
@@ -188,7 +196,11 @@ def _fetch_failed(org: dict, area, queries: dict, run_id: str, exc: Exception) -
     )
     try:
         last_good = staging.restore_last_good(
-            area, code, interval_end=org["interval_end"], max_age_hours=settings().fallback_max_age_hours
+            area,
+            code,
+            interval_end=org["interval_end"],
+            max_age_hours=settings().fallback_max_age_hours,
+            lock=_org_lock,
         )
     except Exception:
         log.exception("sales org %s: its last good extracts could not be restored", code)
@@ -392,7 +404,8 @@ def finalize(plan: dict, merged: dict | None, batches: list[dict] | None, result
     expected = {b["batch"] for b in batches or []}
     incomplete = merged is None or batches is None or not expected <= set(done)
     published = change_events.publish_pending(pg, cfg.redis_conn_id)
-    staging.prune(timedelta(hours=cfg.staging_retention_hours))
+    # Never younger than a run may live: a running run's folder is never pruned.
+    staging.prune(max(timedelta(hours=cfg.staging_retention_hours), RUN_TIMEOUT + PRUNE_GRACE))
     counts = {
         "orgs_fetched": len(merged["orgs_ok"]) if merged else 0,
         "orgs_failed": len(merged["orgs_failed"]) if merged else 0,

@@ -21,7 +21,9 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath
@@ -32,7 +34,6 @@ from include.t2a_client import ORG_QUERIES, QUERIES
 log = logging.getLogger(__name__)
 OPENED_FILE = "opened.json"
 ORG_COLUMN = "SALES_ORG_CD"
-LAST_GOOD_META = "meta.json"
 
 
 def _safe(run_id: str) -> str:
@@ -119,45 +120,75 @@ def write_org_extract(area: ObjectStoragePath, org: str, query: str, rows: Itera
 
 
 # --- last good: the newest successful extracts, kept for the fallback --------------------
+#
+# Layout: last_good/<org>/<version>/<QUERY>.csv, never changed once written, and
+# last_good/<org>/current.json naming the version in force with its meta. A new copy is
+# written to a new version folder, then the pointer is swapped by one rename; so a reader
+# never sees files of two intervals or a half-written CSV. Swaps and reads of one org run
+# under a per-org lock given by the caller (the pipeline uses a PostgreSQL advisory lock,
+# which holds across hosts), and a backfill of an older interval never replaces newer data.
+
+LockFactory = Callable[[str], AbstractContextManager]
+POINTER = "current.json"
+_KEPT_VERSIONS = 2  # the one in force and the one before it
 
 
-def keep_last_good(area: ObjectStoragePath, org: str, meta: dict) -> bool:
-    """Copy an organization's fresh extracts to its last-good folder, unless a newer one is there.
+def _pointer(org: str) -> dict | None:
+    path = last_good(org) / POINTER
+    return json.loads(path.read_text()) if path.exists() else None
 
-    ``meta`` holds at least ``interval_end`` (ISO 8601); a backfill of an older interval never
-    replaces newer data. Returns whether the copy was made.
+
+def keep_last_good(area: ObjectStoragePath, org: str, meta: dict, *, lock: LockFactory) -> bool:
+    """Make this attempt's extracts the org's last good copy, unless a newer one is in force.
+
+    ``meta`` holds at least ``interval_end`` (ISO 8601). Returns whether the copy took over.
     """
-    target = last_good(org)
-    current = target / LAST_GOOD_META
-    if current.exists() and (
-        datetime.fromisoformat(json.loads(current.read_text())["interval_end"])
-        > datetime.fromisoformat(meta["interval_end"])
-    ):
-        return False
+    folder = last_good(org)
+    version = f"{datetime.fromisoformat(meta['interval_end']):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    target = folder / version
     target.mkdir(parents=True, exist_ok=True)
-    current.unlink(missing_ok=True)  # an interrupted copy must not pass for the previous data
     for query in ORG_QUERIES:
         _copy(org_extract(area, org, query), target / f"{query}.csv")
-    current.write_text(json.dumps(meta, sort_keys=True))  # written last: marks a complete copy
+    with lock(org):
+        current = _pointer(org)
+        if current is not None and datetime.fromisoformat(current["interval_end"]) > datetime.fromisoformat(
+            meta["interval_end"]
+        ):
+            target.rmdir(recursive=True)
+            return False
+        staged = folder / f"{POINTER}.{uuid.uuid4().hex[:8]}.tmp"
+        staged.write_text(json.dumps({**meta, "version": version}, sort_keys=True))
+        staged.rename(folder / POINTER)  # the swap: one rename
+        _drop_old_versions(folder, keep={version, (current or {}).get("version")})
     return True
 
 
-def restore_last_good(area: ObjectStoragePath, org: str, *, interval_end: str, max_age_hours: float) -> dict | None:
+def _drop_old_versions(folder: ObjectStoragePath, keep: set) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and child.name not in keep:
+            child.rmdir(recursive=True)
+
+
+def restore_last_good(
+    area: ObjectStoragePath, org: str, *, interval_end: str, max_age_hours: float, lock: LockFactory
+) -> dict | None:
     """Put an organization's last good extracts into this attempt's area if young enough.
 
     Returns their meta (``interval_end``, ``period`` …) or None when there is none to use.
     """
-    source = last_good(org)
-    if max_age_hours <= 0 or not (source / LAST_GOOD_META).exists():
+    if max_age_hours <= 0:
         return None
-    meta = json.loads((source / LAST_GOOD_META).read_text())
-    age = datetime.fromisoformat(interval_end) - datetime.fromisoformat(meta["interval_end"])
-    if not timedelta(0) <= age <= timedelta(hours=max_age_hours):
-        return None
-    for query in ORG_QUERIES:
-        destination = org_extract(area, org, query)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        _copy(source / f"{query}.csv", destination)
+    with lock(org):
+        meta = _pointer(org)
+        if meta is None:
+            return None
+        age = datetime.fromisoformat(interval_end) - datetime.fromisoformat(meta["interval_end"])
+        if not timedelta(0) <= age <= timedelta(hours=max_age_hours):
+            return None
+        for query in ORG_QUERIES:
+            destination = org_extract(area, org, query)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            _copy(last_good(org) / meta["version"] / f"{query}.csv", destination)
     return meta
 
 

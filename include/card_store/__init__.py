@@ -1,6 +1,6 @@
 """The card store in PostgreSQL (docs/contracts/card-store.md), one module per table or job:
 
-- ``connection``: the PostgresHook (connection ``card_store``) and one-transaction cursors;
+- ``connection``: the PostgresHook (connection ``card_store``), one-transaction cursors, advisory locks;
 - ``schema``: migrations;
 - ``results``: subscribers' stored pages and cards (``user_scenario_result``) and the outbox;
 - ``runs``: ``pipeline_run``;
@@ -8,6 +8,6 @@
 """
 
 from include.card_store import dead_letters, results, runs, schema
-from include.card_store.connection import hook, transaction
+from include.card_store.connection import advisory_lock, hook, transaction
 
-__all__ = ["dead_letters", "hook", "results", "runs", "schema", "transaction"]
+__all__ = ["advisory_lock", "dead_letters", "hook", "results", "runs", "schema", "transaction"]

@@ -27,3 +27,12 @@ def transaction(pg: PostgresHook) -> Iterator:
             yield cur
     finally:
         conn.close()
+
+
+@contextmanager
+def advisory_lock(pg: PostgresHook, name: str) -> Iterator[None]:
+    """Hold the lock called ``name`` for the block, across processes and hosts (a PostgreSQL
+    transaction-level advisory lock, released when the block's transaction ends)."""
+    with transaction(pg) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+        yield

@@ -67,31 +67,3 @@ def test_merge_of_a_new_attempt_never_sees_the_old_one(tmp_path):
     write_all(new, "5503", [sales_total_row("NEW")])
     index = merge.write_merged(new, ["5503"])
     assert list(merge.read_merged(new, index, "SALES_TOTAL", ["5503"])["GSCM Account"]) == ["NEW"]
-
-
-def test_last_good_extracts_serve_a_young_enough_fallback(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAGING_URL", tmp_path.as_uri())
-    root = ObjectStoragePath(tmp_path.as_uri())
-    fresh, later, old = root / "runs" / "a", root / "runs" / "b", root / "runs" / "c"
-    write_all(fresh, "5503", [sales_total_row("T10")])
-    assert staging.keep_last_good(fresh, "5503", {"interval_end": "2026-11-26T10:00:00+00:00", "period": "2026.11"})
-    write_all(old, "5503", [sales_total_row("T08")])  # a backfill of an older interval
-    assert not staging.keep_last_good(old, "5503", {"interval_end": "2026-11-26T08:00:00+00:00", "period": "2026.11"})
-
-    meta = staging.restore_last_good(later, "5503", interval_end="2026-11-26T14:00:00+00:00", max_age_hours=6)
-    assert meta["interval_end"] == "2026-11-26T10:00:00+00:00"
-    index = merge.write_merged(later, ["5503"])
-    assert list(merge.read_merged(later, index, "SALES_TOTAL", ["5503"])["GSCM Account"]) == ["T10"]
-
-    assert staging.restore_last_good(later, "5503", interval_end="2026-11-26T18:00:00+00:00", max_age_hours=6) is None
-    newer = root / "runs" / "d"
-    write_all(newer, "5503", [sales_total_row("T12")])
-    assert staging.keep_last_good(newer, "5503", {"interval_end": "2026-11-26T12:00:00+00:00", "period": "2026.11"})
-    assert (
-        staging.restore_last_good(later, "5503", interval_end="2026-11-26T18:00:00+00:00", max_age_hours=6)[
-            "interval_end"
-        ]
-        == "2026-11-26T12:00:00+00:00"
-    )
-    assert staging.restore_last_good(later, "5503", interval_end="2026-11-26T12:00:00+00:00", max_age_hours=0) is None
-    assert staging.restore_last_good(later, "9999", interval_end="2026-11-26T12:00:00+00:00", max_age_hours=6) is None

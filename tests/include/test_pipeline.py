@@ -250,7 +250,7 @@ def test_a_failed_fetch_is_dead_lettered_and_falls_back_to_the_last_good_data(wo
     assert first.summary["status"] == "success"
     fallback_org, failed_org = world.orgs[0], world.orgs[1]
     # the failed org has no last good data (as if it never had a good fetch)
-    (world.staging / "last_good" / failed_org / "meta.json").unlink()
+    (world.staging / "last_good" / failed_org / "current.json").unlink()
 
     later = T1 + timedelta(hours=2)
     faults = [
@@ -414,7 +414,7 @@ def test_no_bad_value_or_broken_write_of_one_org_stops_the_run(world, t2a_token,
     assert "is not a finite number or null" in errors[infinite_org]
     assert errors[broken_org].startswith(f"sales org {broken_org}: ")
     # malformed data was never kept as last good: the fallback is still run-1's data
-    meta = json.loads((world.staging / "last_good" / surrogate_org / "meta.json").read_text())
+    meta = json.loads((world.staging / "last_good" / surrogate_org / "current.json").read_text())
     assert meta["interval_end"] == "2026-11-26T10:00:00+00:00"
 
     merged = pipeline.merge_extracts(plan, orgs, list(fetched.values()))
