@@ -64,6 +64,7 @@ WITH written AS (
     SELECT user_id, scenario_id, sales_org_cd, pages, cards, content_hash, render_key, %(run_id)s,
            %(interval_end)s, now(), now()
       FROM incoming
+     ORDER BY user_id, scenario_id
     ON CONFLICT (user_id, scenario_id) DO UPDATE
        SET sales_org_cd = EXCLUDED.sales_org_cd, pages = EXCLUDED.pages,
            cards = EXCLUDED.cards, content_hash = EXCLUDED.content_hash, render_key = EXCLUDED.render_key,
@@ -112,16 +113,24 @@ def store_cards(
                     )
                 )
                 total += 1
+        # Concurrent runs (a backfill beside the schedule) touch the same rows: every writer
+        # locks them in one fixed order first, so two batches can never deadlock.
+        cur.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM user_scenario_result r JOIN incoming i"
+            " USING (user_id, scenario_id) ORDER BY r.user_id, r.scenario_id FOR UPDATE OF r) AS locked"
+        )
+        if not force:
+            cur.execute(_CONFIRM_UNCHANGED, params)
+        cur.execute(_UPSERT_CHANGED, params)
+        written = cur.fetchone()[0]
+        # Counted after the upsert: every incoming row now exists and is locked by us, so a row
+        # another run inserted meanwhile with a newer interval is counted here, not as unchanged.
         cur.execute(
             "SELECT count(*) FROM incoming i JOIN user_scenario_result r"
             " USING (user_id, scenario_id) WHERE r.data_interval_end > %(interval_end)s",
             params,
         )
         kept_newer = cur.fetchone()[0]
-        if not force:
-            cur.execute(_CONFIRM_UNCHANGED, params)
-        cur.execute(_UPSERT_CHANGED, params)
-        written = cur.fetchone()[0]
     counts = StoreCounts(written=written, unchanged=total - written - kept_newer, kept_newer=kept_newer)
     log.info("stored %d cards in %.2fs: %s", total, time.monotonic() - started, counts.as_dict())
     return counts
@@ -143,12 +152,17 @@ def render_keys(pg: PostgresHook, *, scenario_id: str, user_ids: list[str], inte
 # Deleted with a 'withdrawn' event in one statement. A subscriber whose org failed or is
 # unknown to T2A is still active: an outage or a dead letter, not a withdrawal.
 _WITHDRAW = """
-WITH gone AS (
-    DELETE FROM user_scenario_result r
+WITH doomed AS (
+    SELECT r.user_id, r.scenario_id FROM user_scenario_result r
      WHERE NOT EXISTS (SELECT 1 FROM card_subscriber s
                         WHERE s.user_id = r.user_id AND s.active
                           AND (s.scenarios IS NULL OR r.scenario_id = ANY(s.scenarios)))
-    RETURNING user_id, scenario_id
+     ORDER BY r.user_id, r.scenario_id
+       FOR UPDATE OF r
+), gone AS (
+    DELETE FROM user_scenario_result r USING doomed d
+     WHERE r.user_id = d.user_id AND r.scenario_id = d.scenario_id
+    RETURNING r.user_id, r.scenario_id
 ), events AS (
     INSERT INTO card_change_outbox (event_id, user_id, scenario_id, content_hash, run_id, change)
     SELECT md5(concat_ws('|', %(run_id)s::text, user_id, scenario_id, 'withdrawn')),
