@@ -4,7 +4,15 @@ a real headless Chromium (Debian's /usr/bin/chromium via playwright; never downl
 
 Cards come from data fetched from the T2A stand-in, pages computed by the contract's
 independent reference (tests/daily_brief_reference.py) and cards rendered by include.cards —
-what the pipeline stores. Screenshots: artifacts/preview-*.png.
+what the pipeline stores. Navigation (a click on an ``Action.Execute`` answered by
+include.card_actions, the card replaced in place) runs on a stored row whose cards carry the
+v2 contract's links (built here: the v1 templates have none). Screenshots:
+artifacts/preview-*.png.
+
+Users: ``admin`` (ADMIN), ``viewer`` (VIEWER: may read every DAG) and ``nobody``, logged in
+but with no role — the simple auth manager's only user it lets read no DAG at all (its roles
+all include read access to every DAG; teams restrict by DAG bundle, which needs bundles and
+teams in the metadata database).
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ import pytest
 import requests
 
 from include import card_store
+from include.card_actions import invoke_response, note_text
 from include.cards import render_cards
+from include.config import DAG_ID
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from tests.support import ROOT
-from tests.support.dag_runs import t2a_inputs
 from tests.support.daily_brief_reference import reference_pages
+from tests.support.t2a_reader import t2a_inputs
 
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -36,12 +46,91 @@ SUBSCRIBERS = 10
 BROKEN_USER = "u_broken"
 ERP = "https://erp.example.com"
 PASSWORD = "preview-test-password"
+USERS = "admin:admin,viewer:viewer,nobody:"  # user:role; nobody has no role
+NAV_USER = "u_nav"
+NAV_LOCALE = "en-US"
+NAV_ERP = f"{ERP}/brief/accounts/A100"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _open_page(title: str, page_id: str, key: str | None = None) -> dict:
+    """A link as the v2 contract puts it on cards (Navigation): Action.Execute open_page."""
+    data = {"scenario_id": "daily_brief", "page_id": page_id} | ({"key": key} if key is not None else {})
+    return {"type": "Action.Execute", "title": title, "verb": "open_page", "data": data}
+
+
+def _entry(text: str, page_id: str, key: str | None) -> dict:
+    """A list entry that opens its page (selectAction), as the v2 cards' entries do."""
+    return {
+        "type": "ColumnSet",
+        "selectAction": _open_page(text, page_id, key),
+        "columns": [{"type": "Column", "width": "stretch", "items": [{"type": "TextBlock", "text": text}]}],
+    }
+
+
+def _nav_card(title: str, body: list[dict], actions: list[dict]) -> dict:
+    head = {"type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": True}
+    return {"type": "AdaptiveCard", "version": "1.5", "lang": "en", "body": [head, *body], "actions": actions}
+
+
+def navigation_row() -> tuple[dict, dict]:
+    """(pages, cards) of a daily_brief row whose cards link their pages as v2 does: overview →
+    account_detail_1 → model_detail_1, each detail page with its Back action (to ``accounts``
+    and to ``linked_from[0]``), an ERP link, and one link to a page the brief no longer has."""
+    material = "WF45B6300AP/US"  # codes may hold '/': they go in the key, never in a page id
+    pages = {
+        "overview": {"sales_org_cd": "5503", "top_accounts": [{"account": "A100", "page": "account_detail_1"}]},
+        "accounts": {"accounts": [{"account": "A100", "page": "account_detail_1"}]},
+        "account_detail_1": {"account": "A100", "models": [{"material": material, "page": "model_detail_1"}]},
+        "model_detail_1": {"material": material, "linked_from": ["account_detail_1"]},
+    }
+    back = _open_page("Back", "overview")
+    cards = {
+        "overview": _nav_card(
+            "Overview of u_nav",
+            [
+                {"type": "TextBlock", "text": "Top accounts", "weight": "Bolder"},
+                _entry("A100", "account_detail_1", "A100"),
+                _entry("A777 (yesterday's link)", "account_detail_2", "A777"),
+            ],
+            [
+                _open_page("All accounts", "accounts"),
+                {"type": "Action.OpenUrl", "title": "Open in ERP", "url": NAV_ERP},
+            ],
+        ),
+        "accounts": _nav_card("All accounts", [_entry("A100", "account_detail_1", "A100")], [back]),
+        "account_detail_1": _nav_card(
+            "Account A100",
+            [
+                {"type": "TextBlock", "text": "Models to push", "weight": "Bolder"},
+                _entry(material, "model_detail_1", material),
+            ],
+            [_open_page("Back", "accounts"), {"type": "Action.OpenUrl", "title": "Open in ERP", "url": NAV_ERP}],
+        ),
+        "model_detail_1": _nav_card(
+            f"Model {material}",
+            [{"type": "TextBlock", "text": "Orders across all your accounts", "wrap": True}],
+            [_open_page("Back", "account_detail_1", "A100")],
+        ),
+    }
+    return pages, cards
+
+
+def _store_navigation_row(pg) -> None:
+    pages, cards = navigation_row()
+    pg.run(
+        "INSERT INTO card_subscriber (user_id, display_name, locale, sales_org_cd, accounts)"
+        " VALUES (%s, 'Navigating Reader', %s, '5503', %s)",
+        parameters=(NAV_USER, NAV_LOCALE, ["A100"]),
+    )
+    row = card_store.results.CardRow(NAV_USER, "daily_brief", "5503", json.dumps(pages), json.dumps(cards), "nav")
+    card_store.results.store_cards(pg, [row], run_id="preview_test_run", interval_end=datetime.fromisoformat(AS_OF))
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +175,7 @@ def stored_cards(card_store_db, t2a_server):
         )
     )
     card_store.results.store_cards(pg, rows, run_id="preview_test_run", interval_end=datetime.fromisoformat(AS_OF))
+    _store_navigation_row(pg)
     card_store.runs.start_run(pg, run_id="preview_test_run", interval_end=datetime.fromisoformat(AS_OF))
     card_store.runs.finish_run(
         pg,
@@ -102,11 +192,11 @@ def api_server(card_store_db, tmp_path_factory):
     port = _free_port()
     home = tmp_path_factory.mktemp("api-home")
     passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({"admin": PASSWORD}))
+    passwords.write_text(json.dumps(dict.fromkeys(("admin", "viewer", "nobody"), PASSWORD)))
     env = {
         **os.environ,
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
@@ -151,27 +241,70 @@ def _token(url: str, username: str = "admin") -> str:
     return resp.json()["access_token"]
 
 
+def _bearer(url: str, username: str = "admin") -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(url, username)}"}
+
+
+GUARDED = [
+    ("GET", "/card-preview/"),
+    ("GET", "/card-preview/static/preview.js"),
+    ("GET", "/card-preview/api/subscribers"),
+    ("GET", "/card-preview/api/runs/latest"),
+    ("GET", "/card-preview/api/users/u00001/cards"),
+    ("POST", "/card-preview/api/users/u00001/action"),
+]
+OPEN_PAGE = {"verb": "open_page", "data": {"scenario_id": "daily_brief", "page_id": "overview", "key": None}}
+
+
+def _call(url: str, method: str, path: str, **kwargs) -> requests.Response:
+    body = {"json": OPEN_PAGE} if method == "POST" else {}
+    return requests.request(method, url + path, timeout=10, **body, **kwargs)
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+def test_unauthenticated_requests_are_refused(api_server, method, path):
+    assert _call(api_server, method, path).status_code == 401
+    forged = _call(api_server, method, path, headers={"Authorization": "Bearer not-a-jwt"})
+    assert forged.status_code in (401, 403)
+    assert _call(api_server, method, path, cookies={"_token": "not-a-jwt"}).status_code in (401, 403)
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+def test_a_logged_in_user_who_may_not_read_the_dag_is_forbidden(api_server, stored_cards, method, path):
+    """`nobody` logs in (a valid JWT, accepted by the rest of the API) but may read no DAG."""
+    nobody = _bearer(api_server, "nobody")
+    me = requests.get(f"{api_server}/ui/auth/me", headers=nobody, timeout=10)
+    assert me.status_code == 200 and me.json()["username"] == "nobody"  # logged in
+    assert requests.get(f"{api_server}/api/v2/dags/{DAG_ID}", headers=nobody, timeout=10).status_code == 403
+    assert _call(api_server, method, path, headers=nobody).status_code == 403
+    assert _call(api_server, method, path, cookies={"_token": _token(api_server, "nobody")}).status_code == 403
+
+
+def test_a_viewer_who_may_read_the_dag_gets_through(api_server, stored_cards):
+    """Not only admins: the VIEWER role may read every DAG, so it may preview the cards."""
+    viewer = _bearer(api_server, "viewer")
+    users = requests.get(f"{api_server}/card-preview/api/subscribers", headers=viewer, timeout=10)
+    assert users.status_code == 200 and {u["user_id"] for u in users.json()} >= set(stored_cards)
+    page = requests.get(f"{api_server}/card-preview/", headers=viewer, timeout=10)
+    assert page.status_code == 200 and "adaptivecards.min.js" in page.text
+    answer = _call(api_server, "POST", f"/card-preview/api/users/{next(iter(stored_cards))}/action", headers=viewer)
+    assert answer.status_code == 200 and answer.json()["response"]["type"] == CARD_CONTENT_TYPE
+
+
 @pytest.mark.parametrize(
     "path",
-    [
-        "/card-preview/",
-        "/card-preview/static/preview.js",
-        "/card-preview/api/subscribers",
-        "/card-preview/api/runs/latest",
-        "/card-preview/api/users/u00001/cards",
-    ],
+    ["/card-preview/docs", "/card-preview/redoc", "/card-preview/openapi.json", "/card-preview/docs/oauth2-redirect"],
 )
-def test_unauthenticated_requests_are_refused(api_server, path):
-    assert requests.get(api_server + path, timeout=10).status_code == 401
-    forged = requests.get(api_server + path, timeout=10, headers={"Authorization": "Bearer not-a-jwt"})
-    assert forged.status_code in (401, 403)
-    assert requests.get(api_server + path, timeout=10, cookies={"_token": "not-a-jwt"}).status_code in (401, 403)
+def test_fastapi_docs_and_schema_are_not_served(api_server, path):
+    """FastAPI serves these outside the app's dependencies: the plugin turns them off."""
+    assert requests.get(api_server + path, timeout=10).status_code == 404
+    assert requests.get(api_server + path, headers=_bearer(api_server), timeout=10).status_code == 404
 
 
 def test_json_api_serves_the_stored_cards_and_the_latest_run(api_server, stored_cards):
     headers = {"Authorization": f"Bearer {_token(api_server)}"}
     users = requests.get(f"{api_server}/card-preview/api/subscribers", headers=headers, timeout=10).json()
-    assert {u["user_id"] for u in users} == {*stored_cards, BROKEN_USER}
+    assert {u["user_id"] for u in users} == {*stored_cards, BROKEN_USER, NAV_USER}
     ko = requests.get(f"{api_server}/card-preview/api/subscribers?q=Broken", headers=headers, timeout=10).json()
     assert [u["user_id"] for u in ko] == [BROKEN_USER]
 
@@ -255,7 +388,9 @@ def _panels(page) -> list[dict]:
     return page.eval_on_selector_all(
         ".card-panel",
         """els => els.map(e => ({
-        page: e.dataset.page, errors: +e.dataset.errors, warnings: +e.dataset.warnings,
+        page: e.dataset.page, stored_page: e.dataset.storedPage,
+        errors: +e.dataset.errors, warnings: +e.dataset.warnings,
+        note: e.querySelector('.action-note').textContent,
         rendered: !!e.querySelector('.card-host .ac-adaptiveCard'),
         text: e.querySelector('.card-host').innerText,
         problems: [...e.querySelectorAll('.problems li')].map(li => li.className + ' ' + li.textContent)}))""",
@@ -299,4 +434,128 @@ def test_search_and_pick_a_subscriber(api_server, stored_cards, browser):
     page.wait_for_function("document.body.dataset.status === 'ready' && document.querySelector('.card-panel')")
     assert [p["page"] for p in _panels(page)] == list(stored_cards[user_id][2])
     assert "preview_test_run" in page.inner_text("#run-summary")
+    context.close()
+
+
+def _act(url: str, user_id: str, verb, data, **params) -> dict:
+    resp = requests.post(
+        f"{url}/card-preview/api/users/{user_id}/action",
+        json={"verb": verb, "data": data},
+        params=params,
+        headers=_bearer(url),
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_action_api_answers_what_the_bot_answers(api_server, stored_cards):
+    pg = card_store.hook()
+    _pages, cards = navigation_row()
+    for page_id, key in (("account_detail_1", "A100"), ("model_detail_1", "WF45B6300AP/US"), ("accounts", None)):
+        data = {"scenario_id": "daily_brief", "page_id": page_id, "key": key}
+        answer = _act(api_server, NAV_USER, "open_page", data)
+        assert answer["response"] == invoke_response(pg, user_id=NAV_USER, verb="open_page", data=data)
+        assert answer["response"]["value"] == cards[page_id]
+        assert (answer["page_id"], answer["locale"], answer["rendered_now"]) == (page_id, NAV_LOCALE, False)
+
+    gone = _act(
+        api_server, NAV_USER, "open_page", {"scenario_id": "daily_brief", "page_id": "account_detail_2", "key": "A777"}
+    )
+    assert gone["page_id"] is None and gone["response"]["type"] == CARD_CONTENT_TYPE
+    assert gone["response"]["value"]["body"][0]["text"] == note_text("daily_brief", NAV_LOCALE)
+    assert gone["response"]["value"]["body"][1:] == cards["overview"]["body"]
+
+    bad = _act(api_server, NAV_USER, "delete_everything", {})
+    assert bad["page_id"] is None and "unknown verb 'delete_everything'" in bad["response"]["value"]
+    nobody = _act(api_server, "nobody", "open_page", {"scenario_id": "daily_brief", "page_id": "overview"})
+    assert "no daily_brief cards" in nobody["response"]["value"]
+
+
+def test_action_api_renders_the_answer_in_the_previewed_locale(api_server, stored_cards):
+    """The preview shows another locale rendered now: a click answers in that locale too."""
+    user_id, (locale, pages, _cards) = next(iter(stored_cards.items()))
+    other = "ko-KR" if locale == "en-US" else "en-US"
+    answer = _act(api_server, user_id, "open_page", {"scenario_id": "daily_brief", "page_id": "accounts"}, locale=other)
+    context = {k: pages["overview"][k] for k in ("sales_org_cd", "currency", "period", "as_of")}
+    rendered = render_cards("daily_brief", pages, other, erp_base_url=ERP, context=context)
+    assert (answer["page_id"], answer["locale"], answer["rendered_now"]) == ("accounts", other, True)
+    assert answer["response"]["value"] == rendered["accounts"]
+    gone = _act(
+        api_server,
+        user_id,
+        "open_page",
+        {"scenario_id": "daily_brief", "page_id": "account_detail_9", "key": "X"},
+        locale=other,
+    )
+    assert gone["response"]["value"]["body"][0]["text"] == note_text("daily_brief", other)
+    assert gone["response"]["value"]["body"][1:] == rendered["overview"]["body"]
+    bad_locale = requests.post(
+        f"{api_server}/card-preview/api/users/{user_id}/action?locale=fr-FR",
+        json=OPEN_PAGE,
+        headers=_bearer(api_server),
+        timeout=10,
+    )
+    assert bad_locale.status_code == 422 and "fr-FR" in bad_locale.text
+
+
+def _nav_panel(page):
+    return page.locator('.card-panel[data-stored-page="overview"]')
+
+
+def _click_and_wait(page, target, expected_page: str) -> dict:
+    """Click ``target`` in the overview panel; wait until the bot's answer replaced the card."""
+    target.click()
+    page.wait_for_selector(
+        f'.card-panel[data-stored-page="overview"][data-status="ready"][data-page="{expected_page}"]', timeout=10_000
+    )
+    return next(p for p in _panels(page) if p["stored_page"] == "overview")
+
+
+def test_clicks_open_pages_in_place_and_back_returns(api_server, stored_cards, browser):
+    """overview → account detail → model detail → Back → Back (→ accounts, as the contract's
+    Back of an account page goes) → Back → overview; the ERP link opens in a new tab."""
+    context, page, page_errors = _open(browser, api_server, f"user={NAV_USER}")
+    context.route(f"{ERP}/**", lambda route: route.fulfill(status=200, body="the ERP", content_type="text/plain"))
+    _, cards = navigation_row()
+    panel = _nav_panel(page)
+    host = panel.locator(".card-host")
+    assert _panels(page)[0]["page"] == "overview" and "Overview of u_nav" in host.inner_text()
+
+    steps = [
+        (host.get_by_text("A100", exact=True), "account_detail_1", "Account A100"),
+        (host.get_by_text("WF45B6300AP/US", exact=True), "model_detail_1", "Model WF45B6300AP/US"),
+    ]
+    for target, page_id, title in steps:
+        shown = _click_and_wait(page, target, page_id)
+        assert shown["text"].startswith(title) and shown["errors"] == 0, shown
+        assert f"→ {page_id}" in shown["note"]
+    page.screenshot(path=str(ARTIFACTS / "preview-navigation.png"), full_page=True)
+
+    for page_id, title in (
+        ("account_detail_1", "Account A100"),
+        ("accounts", "All accounts"),
+        ("overview", "Overview of u_nav"),
+    ):
+        shown = _click_and_wait(page, host.get_by_role("button", name="Back"), page_id)
+        assert shown["text"].startswith(title), shown
+
+    # A link to a page the brief no longer has: the overview, with the note on top.
+    shown = _click_and_wait(page, host.get_by_text("A777 (yesterday's link)"), "")
+    assert shown["text"].startswith(note_text("daily_brief", NAV_LOCALE)) and "Overview of u_nav" in shown["text"]
+    assert "no longer in the brief" in shown["note"]
+
+    with context.expect_page() as popup:
+        host.get_by_role("button", name="Open in ERP").click()
+    popup.value.wait_for_load_state()
+    assert popup.value.url == NAV_ERP
+    # The other panels still show their own stored cards: a click changes only its own card.
+    assert {p["stored_page"]: p["page"] for p in _panels(page)} == {
+        "overview": "",
+        "accounts": "accounts",
+        "account_detail_1": "account_detail_1",
+        "model_detail_1": "model_detail_1",
+    }
+    assert page_errors == [], page_errors
+    assert set(cards) == {p["stored_page"] for p in _panels(page)}
     context.close()

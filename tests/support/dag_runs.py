@@ -86,21 +86,3 @@ def card_table(pg) -> list[tuple]:
         " data_interval_end, created_at, updated_at FROM user_scenario_result"
         " ORDER BY user_id, scenario_id"
     )
-
-
-def t2a_inputs(as_of: str) -> tuple[dict[str, list[dict]], dict[str, dict]]:
-    """Everything T2A (connection t2a_api) holds for the interval ending at ``as_of``, read
-    straight over HTTP: rows as dicts per query (with SALES_ORG_CD), and each org's context —
-    the inputs of tests.support.daily_brief_reference, independent of the pipeline's staging and merge."""
-    from include.t2a_client import T2AClient, org_query_params, reporting_period
-
-    client = T2AClient(backoff_base=0.05)
-    data: dict[str, list[dict]] = {"SALES_ORG": [], "SALES_TOTAL": [], "ORDER_STATUS": []}
-    contexts = {}
-    for org in client.list_sales_orgs():
-        period = reporting_period(datetime.fromisoformat(as_of), org.tz_offset)
-        contexts[org.code] = {"currency": org.currency, "period": period.month, "as_of": as_of}
-        for query, params in org_query_params(org, period).items():
-            extract = client.query(query, params, org=org.code)
-            data[query] += [{"SALES_ORG_CD": org.code, **dict(zip(extract.headers, row))} for row in extract.rows]
-    return data, contexts

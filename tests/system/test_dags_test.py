@@ -14,7 +14,8 @@ from include import card_store, change_events
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from tests.conftest import CARD_TABLES, CardStoreSnapshot
-from tests.support.dag_runs import card_table, dags_test, t2a_inputs
+from tests.support.dag_runs import card_table, dags_test
+from tests.support.t2a_reader import t2a_inputs
 
 T1 = "2026-11-26T10:00:00+00:00"
 T0 = "2026-11-26T08:00:00+00:00"
