@@ -546,7 +546,7 @@ def test_clicks_open_pages_in_place_and_back_returns(api_server, stored_cards, b
     assert "no longer in the brief" in shown["note"]
 
     with context.expect_page() as popup:
-        host.get_by_role("button", name="Open in ERP").click()
+        host.get_by_role("link", name="Open in ERP").click()  # OpenUrl: role link
     popup.value.wait_for_load_state()
     assert popup.value.url == NAV_ERP
     # The other panels still show their own stored cards: a click changes only its own card.
@@ -556,6 +556,8 @@ def test_clicks_open_pages_in_place_and_back_returns(api_server, stored_cards, b
         "account_detail_1": "account_detail_1",
         "model_detail_1": "model_detail_1",
     }
-    assert page_errors == [], page_errors
     assert set(cards) == {p["stored_page"] for p in _panels(page)}
+    shown = _click_and_wait(page, panel.locator(".reset"), "overview")  # the preview's own way back
+    assert shown["text"] == _panels(page)[0]["text"] and shown["text"].startswith("Overview of u_nav")
+    assert page_errors == [], page_errors
     context.close()

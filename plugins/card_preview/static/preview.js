@@ -1,12 +1,15 @@
 // Card preview: renders stored Adaptive Cards with Microsoft's renderer (window.AdaptiveCards)
 // and lists what the renderer reports while parsing and validating each card.
+// Clicks work as in Teams: an Action.Execute asks the bot's answer (api/users/<id>/action,
+// include/card_actions.py) and the card is replaced in place by it; Action.OpenUrl opens the
+// ERP link in a new tab.
 "use strict";
 
 const state = { users: [], userId: null, locale: null };
 const $ = (id) => document.getElementById(id);
 
-async function getJson(url) {
-  const resp = await fetch(url, { credentials: "same-origin" });
+async function getJson(url, options = {}) {
+  const resp = await fetch(url, { credentials: "same-origin", ...options });
   if (!resp.ok) {
     let detail = resp.statusText;
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
@@ -44,9 +47,11 @@ async function loadSubscribers() {
 }
 
 // Parse, validate and render one card; returns {element, problems: [{level, message}]}.
-function renderCard(payload) {
+// onAction(action) is called when the reader clicks one of the card's actions.
+function renderCard(payload, onAction) {
   const AC = window.AdaptiveCards;
   const card = new AC.AdaptiveCard();
+  card.onExecuteAction = onAction;
   const context = new AC.SerializationContext();
   const problems = [];
   const level = (event) =>
@@ -77,15 +82,44 @@ function panel(scenarioId, pageId, payload) {
   const div = document.createElement("div");
   div.className = "card-panel";
   div.dataset.scenario = scenarioId;
-  div.dataset.page = pageId;
+  div.dataset.storedPage = pageId;
   const title = document.createElement("h2");
-  title.textContent = `${scenarioId} / ${pageId}`;
+  const reset = document.createElement("button");
+  reset.className = "reset";
+  reset.textContent = `↺ ${pageId}`;
+  reset.title = "show this page's stored card again";
+  reset.addEventListener("click", () => {
+    showCard(div, pageId, payload);
+    div.querySelector(".action-note").textContent = "";
+  });
+  const head = document.createElement("div");
+  head.className = "panel-head";
+  head.append(title, reset);
   const host = document.createElement("div");
   host.className = "card-host";
-  const { element, problems } = renderCard(payload);
-  if (element) host.appendChild(element);
+  const note = document.createElement("div");
+  note.className = "action-note muted";
   const list = document.createElement("ul");
   list.className = "problems";
+  div.append(head, host, note, list);
+  showCard(div, pageId, payload);
+  div.dataset.status = "ready";
+  return div;
+}
+
+// Put a card into a panel, in place of the one it shows (the renderer's problems with it too).
+function showCard(div, pageId, payload) {
+  const scenarioId = div.dataset.scenario;
+  div.dataset.page = pageId || "";
+  const moved = pageId !== div.dataset.storedPage;
+  div.querySelector("h2").textContent = `${scenarioId} / ${pageId || "overview, with the page-gone note"}` +
+    (moved ? ` (opened from ${div.dataset.storedPage})` : "");
+  div.querySelector(".reset").hidden = !moved;
+  const { element, problems } = renderCard(payload, (action) => onCardAction(div, action));
+  const host = div.querySelector(".card-host");
+  host.replaceChildren(...(element ? [element] : []));
+  const list = div.querySelector(".problems");
+  list.replaceChildren();
   for (const p of problems) {
     const li = document.createElement("li");
     li.className = p.level;
@@ -100,8 +134,52 @@ function panel(scenarioId, pageId, payload) {
   }
   div.dataset.errors = problems.filter((p) => p.level === "error").length;
   div.dataset.warnings = problems.filter((p) => p.level === "warning").length;
-  div.append(title, host, list);
-  return div;
+}
+
+// Only web links leave the page (a card could carry javascript: or data: URLs).
+function openUrl(url) {
+  let target;
+  try { target = new URL(url, location.href); } catch (e) { return false; }
+  if (!["http:", "https:"].includes(target.protocol)) return false;
+  window.open(target.href, "_blank", "noopener,noreferrer");
+  return true;
+}
+
+async function onCardAction(div, action) {
+  const AC = window.AdaptiveCards;
+  const note = div.querySelector(".action-note");
+  if (action instanceof AC.OpenUrlAction) {
+    note.textContent = openUrl(action.url) ? `opened ${action.url}` : `not a web link, not opened: ${action.url}`;
+    return;
+  }
+  if (!(action instanceof AC.ExecuteAction)) {
+    note.textContent = `${action.getJsonTypeName()} "${action.title || ""}": the preview acts on Action.Execute and Action.OpenUrl only`;
+    return;
+  }
+  div.dataset.status = "loading";
+  const data = action.data || {};
+  const asked = `${action.verb} ${data.page_id}` + (data.key ? ` (${data.key})` : "");
+  note.textContent = `asking the bot: ${asked}…`;
+  try {
+    const answer = await getJson(`api/users/${encodeURIComponent(state.userId)}/action` +
+      (state.locale ? `?locale=${encodeURIComponent(state.locale)}` : ""), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ verb: action.verb, data: action.data }),
+    });
+    const response = answer.response;
+    if (response.type === "application/vnd.microsoft.card.adaptive") {
+      showCard(div, answer.page_id, response.value);
+      note.textContent = `${asked} → ` +
+        (answer.page_id || "the overview: the page is no longer in the brief") +
+        (answer.rendered_now ? ` (rendered now in ${answer.locale})` : "");
+    } else {  // the bot answers with a text message (unknown verb, bad data, no cards)
+      note.textContent = `the bot says: ${response.value}`;
+    }
+  } catch (e) {
+    note.textContent = e.message;
+  }
+  div.dataset.status = "ready";
 }
 
 async function selectUser(userId, locale) {
