@@ -64,6 +64,7 @@ class Settings:
     t2a_max_response_bytes: int
     fallback_max_age_hours: float
     staging_retention_hours: float
+    outbox_retention_hours: float
 
 
 def settings() -> Settings:
@@ -85,4 +86,6 @@ def settings() -> Settings:
         t2a_max_response_bytes=_int("T2A_MAX_RESPONSE_BYTES", 64 * 1024 * 1024),
         fallback_max_age_hours=_float("STALE_FALLBACK_MAX_AGE_HOURS", 6.0),
         staging_retention_hours=_float("STAGING_RETENTION_HOURS", 48.0),
+        # published change events older than this are deleted from the outbox (0: at once)
+        outbox_retention_hours=_float("OUTBOX_RETENTION_HOURS", 168.0),
     )

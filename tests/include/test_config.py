@@ -29,6 +29,7 @@ VARIABLES = {
     "T2A_MAX_RESPONSE_BYTES": "t2a_max_response_bytes",
     "STALE_FALLBACK_MAX_AGE_HOURS": "fallback_max_age_hours",
     "STAGING_RETENTION_HOURS": "staging_retention_hours",
+    "OUTBOX_RETENTION_HOURS": "outbox_retention_hours",
 }
 
 
@@ -61,6 +62,7 @@ def test_defaults(clean_env):
         t2a_max_response_bytes=64 * 1024 * 1024,
         fallback_max_age_hours=6.0,
         staging_retention_hours=48.0,
+        outbox_retention_hours=168.0,
     )
     assert settings().staging_url.startswith("file:///")
 
@@ -83,6 +85,7 @@ def test_the_environment_overrides_each_default_when_asked(clean_env):
         "T2A_MAX_RESPONSE_BYTES": "1000",
         "STALE_FALLBACK_MAX_AGE_HOURS": "0",
         "STAGING_RETENTION_HOURS": "1.5",
+        "OUTBOX_RETENTION_HOURS": "0",
     }
     before = settings()
     for name, value in values.items():
@@ -106,6 +109,7 @@ def test_the_environment_overrides_each_default_when_asked(clean_env):
         t2a_max_response_bytes=1000,
         fallback_max_age_hours=0.0,
         staging_retention_hours=1.5,
+        outbox_retention_hours=0.0,
     )
     assert before.batch_size == 500  # read when asked: the earlier object did not change
     assert isinstance(after.max_workers_sales, int) and isinstance(after.t2a_backoff_max, float)
@@ -130,6 +134,12 @@ def test_an_empty_variable_means_the_default(clean_env):
         ("T2A_TIMEOUT", "0", "environment variable T2A_TIMEOUT='0' must be a finite number above 0"),
         ("T2A_BACKOFF_BASE", "nan", "environment variable T2A_BACKOFF_BASE='nan' must be a finite number at least 0"),
         ("T2A_BACKOFF_MAX", "-1", "environment variable T2A_BACKOFF_MAX='-1' must be a finite number at least 0"),
+        ("OUTBOX_RETENTION_HOURS", "a week", "environment variable OUTBOX_RETENTION_HOURS='a week' is not a number"),
+        (
+            "OUTBOX_RETENTION_HOURS",
+            "-1",
+            "environment variable OUTBOX_RETENTION_HOURS='-1' must be a finite number at least 0",
+        ),
         (
             "STALE_FALLBACK_MAX_AGE_HOURS",
             "inf",
