@@ -8,11 +8,37 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from include.cards.errors import Problem
 
 TEMPLATES_ROOT = Path(__file__).resolve().parent / "templates"
 FORMAT_KINDS = ("amount", "rate", "count", "datetime")
+OPTIONAL_SCOPES = ("page", "entries")
+
+
+class ListView(NamedTuple):
+    """How a card shows a long list field: its first ``first`` entries, ``per_row`` a row."""
+
+    first: int
+    per_row: int
+
+
+class ScenarioSpec(NamedTuple):
+    """What scenario.json declares besides the templates.
+
+    - ``formats``: field name -> format kind (amount, rate, count, datetime);
+    - ``erp_paths``: page id, or page kind (the id without its ``_<n>``) -> ERP path, where a
+      ``{field}`` segment is that page field's value;
+    - ``optional``: fields a page (scope ``page``) or a list entry (``entries``) may lack;
+      the view has them as null, so that templates can guard them with ``exists()``;
+    - ``lists``: list fields shown as rows of a few entries, the first ones only.
+    """
+
+    formats: dict[str, str]
+    erp_paths: dict[str, str]
+    optional: dict[str, tuple[str, ...]]
+    lists: dict[str, ListView]
 
 
 @cache
@@ -31,8 +57,8 @@ def load_json_object(path: Path) -> dict:
 
 
 @cache
-def scenario_spec(scenario_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(field name -> format kind, page_id -> ERP path) from scenario.json."""
+def scenario_spec(scenario_dir: Path) -> ScenarioSpec:
+    """scenario.json, checked (see ScenarioSpec)."""
     path = scenario_dir / "scenario.json"
     raw = load_json_object(path)
     formats: dict[str, str] = {}
@@ -46,4 +72,16 @@ def scenario_spec(scenario_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     erp_paths = raw.get("erp_paths")
     if not isinstance(erp_paths, dict):
         raise Problem(f"{path}: 'erp_paths' must map page ids to ERP paths")
-    return formats, erp_paths
+    optional = raw.get("optional", {})
+    if not isinstance(optional, dict) or any(
+        scope not in OPTIONAL_SCOPES or not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        for scope, names in optional.items()
+    ):
+        raise Problem(f"{path}: 'optional' must map {' or '.join(OPTIONAL_SCOPES)} to lists of field names")
+    lists: dict[str, ListView] = {}
+    for name, view in raw.get("lists", {}).items():
+        first, per_row = (view.get("first"), view.get("per_row")) if isinstance(view, dict) else (None, None)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (first, per_row)):
+            raise Problem(f"{path}: list {name!r} needs whole numbers above 0 for 'first' and 'per_row'")
+        lists[name] = ListView(first, per_row)
+    return ScenarioSpec(formats, erp_paths, {scope: tuple(optional.get(scope, ())) for scope in OPTIONAL_SCOPES}, lists)

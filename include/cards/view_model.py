@@ -1,65 +1,133 @@
 """The view model a template binds against: page data with formatted fields and the ERP link.
 
-Every field declared in ``scenario.json`` (amount, rate, count, datetime) becomes
-``{"raw": value, "text": formatted}`` in the card's locale; ``erp_url`` is the page's ERP
-link and ``has_figures`` is false when the page holds no non-zero number and no list row
-(the honest "no data" state).
+What scenario.json declares (``files.ScenarioSpec``) shapes the view:
+
+- every field with a format becomes ``{"raw": value, "text": formatted}`` in the card's
+  locale; an amount also gets ``"compact"`` (``US$1.84M``, ``₩2.58억``) for narrow places;
+- ``optional`` fields a page or a list entry lacks are null in the view, so a template can
+  guard them with ``exists()`` and still render pages made before the fields existed;
+- a ``lists`` field ``x`` also appears as ``x_rows``, its first entries ``per_row`` a row
+  (``[{"entries": [...], "fill": [{}, ...]}, ...]``; ``fill`` has an empty object for each
+  place the last row leaves empty, so that its columns keep the others' widths), and as
+  ``x_more``, the number of entries left out as a count field, or null when none are;
+- ``erp_url`` is the page's ERP link; ``has_figures`` is false when the page holds no
+  non-zero number and no list row with figures (the honest "no data" state), and
+  ``has_figures_in`` says the same of each of the page's fields (``has_figures_in.orders``
+  is false when every order sum is 0: "no orders").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from include.cards.errors import Problem
+from include.cards.files import ScenarioSpec
 from include.cards.formatting import Formatter, is_number
 
-VIEW_KEYS = ("labels", "erp_url", "has_figures")
+VIEW_KEYS = ("labels", "erp_url", "has_figures", "has_figures_in")
+_NUMBERED_PAGE = re.compile(r"(.+)_\d+")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
 def view_model(
     page_data: Mapping[str, Any],
     page_id: str,
-    spec: tuple[dict[str, str], dict[str, str]],
+    spec: ScenarioSpec,
     labels: dict,
     locale: str,
     erp_base_url: str,
 ) -> dict:
-    formats, erp_paths = spec
+    formats, optional_in_entries, lists = spec.formats, spec.optional["entries"], spec.lists
     formatter = Formatter(locale, page_data.get("currency"), labels)
-    has_figures = False
+    found = False  # a figure in the field being presented
 
     def present(value: Any, key: str | None, where: str) -> Any:
-        nonlocal has_figures
+        nonlocal found
         kind = formats.get(key) if key is not None else None
         if kind is not None:
-            has_figures = has_figures or (is_number(value) and value != 0)
-            return {"raw": value, "text": formatter.format(kind, value, where)}
+            found = found or (is_number(value) and value != 0)
+            return formatter.field(kind, value, where)
         if isinstance(value, Mapping):
             return {k: present(v, k, f"{where}.{k}" if where else k) for k, v in value.items()}
         if isinstance(value, list):
-            has_figures = has_figures or bool(value)
-            return [present(v, None, f"{where}[{i}]") for i, v in enumerate(value)]
-        has_figures = has_figures or (is_number(value) and value != 0)
+            shown = []
+            for i, item in enumerate(value):
+                item_where = f"{where}[{i}]"
+                if isinstance(item, Mapping):
+                    found = found or any(k in formats for k in item)
+                    entry = present(item, None, item_where)
+                    for name in optional_in_entries:
+                        entry.setdefault(name, None)
+                    add_list_views(entry, item_where)
+                    shown.append(entry)
+                else:
+                    shown.append(present(item, None, item_where))
+            return shown
+        found = found or (is_number(value) and value != 0)
         return value
 
-    view = present(page_data, None, "")
-    view["erp_url"] = erp_url(erp_base_url, erp_paths, page_id, page_data)
-    view["has_figures"] = has_figures
+    def add_list_views(view: dict, where: str) -> None:
+        for name, list_view in lists.items():
+            if name not in view:
+                continue
+            for derived in (f"{name}_rows", f"{name}_more"):
+                if derived in view:
+                    raise Problem(
+                        f"field {where + '.' if where else ''}{derived} clashes with the view of list {name!r}"
+                    )
+            entries = view[name] or []
+            if not isinstance(entries, list):
+                raise Problem(f"field {where + '.' if where else ''}{name} must be a list or null, got {entries!r}")
+            first = entries[: list_view.first]
+            view[f"{name}_rows"] = [
+                {"entries": row, "fill": [{}] * (list_view.per_row - len(row))}
+                for row in (first[i : i + list_view.per_row] for i in range(0, len(first), list_view.per_row))
+            ]
+            more = len(entries) - len(first)
+            view[f"{name}_more"] = {"raw": more, "text": formatter.format("count", more, name)} if more else None
+
+    view, has_figures_in = {}, {}
+    for key, value in page_data.items():
+        found = False
+        view[key] = present(value, key, key)
+        has_figures_in[key] = found
+    for name in spec.optional["page"]:
+        view.setdefault(name, None)
+    add_list_views(view, "")
+    view["erp_url"] = erp_url(erp_base_url, spec.erp_paths, page_id, page_data)
+    view["has_figures"] = any(has_figures_in.values())
+    view["has_figures_in"] = has_figures_in
     return view
 
 
 def erp_url(base: str, erp_paths: dict[str, str], page_id: str, page_data: Mapping[str, Any]) -> str:
-    """{base}/sales/{sales_org_cd}/{page path}?period=..., every component URL-encoded."""
+    """{base}/sales/{sales_org_cd}/{page path}?period=..., every component URL-encoded.
+
+    The path is the page id's, else its kind's (``account_detail`` for ``account_detail_3``);
+    a ``{field}`` segment is that page field's value as one segment (``WF45B6300AP/US`` →
+    ``WF45B6300AP%2FUS``)."""
     parts = urlsplit(base) if isinstance(base, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise Problem(f"erp_base_url {base!r} must be an http(s) URL without query or fragment")
-    if not isinstance(erp_paths.get(page_id), str):
+    numbered = _NUMBERED_PAGE.fullmatch(page_id)
+    path = erp_paths.get(page_id, erp_paths.get(numbered.group(1)) if numbered else None)
+    if not isinstance(path, str):
         raise Problem(f"scenario.json has no ERP path for page {page_id!r}")
     org, period = page_data.get("sales_org_cd"), page_data.get("period")
     for field, value in (("sales_org_cd", org), ("period", period)):
         if not isinstance(value, str) or not value:
             raise Problem(f"page field {field!r} must be a non-empty string for the ERP link, got {value!r}")
-    segments = "/".join(quote(seg, safe="") for seg in ["sales", org, *erp_paths[page_id].split("/")])
-    return f"{base.rstrip('/')}/{segments}?{urlencode({'period': period})}"
+    segments = ["sales", org]
+    for segment in path.split("/"):
+        placeholder = _PLACEHOLDER.fullmatch(segment)
+        if placeholder:
+            segment = page_data.get(placeholder.group(1))
+            if not isinstance(segment, str) or not segment:
+                raise Problem(
+                    f"page field {placeholder.group(1)!r} must be a non-empty string for the ERP link, got {segment!r}"
+                )
+        segments.append(segment)
+    return f"{base.rstrip('/')}/{'/'.join(quote(seg, safe='') for seg in segments)}?{urlencode({'period': period})}"

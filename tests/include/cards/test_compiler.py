@@ -115,7 +115,7 @@ def test_unresolved_binding_raises_naming_the_binding_and_place(templates):
 def test_page_missing_a_field_the_template_needs_raises():
     page = make_pages()["overview"]
     del page["total_billing"]
-    with pytest.raises(CardError, match=r"\$\{total_billing.text\} does not resolve: no 'total_billing'"):
+    with pytest.raises(CardError, match=r"\$\{total_billing.compact\} does not resolve: no 'total_billing'"):
         render_page_card("daily_brief", "overview", page, "en-US", erp_base_url=ERP, context=context())
 
 

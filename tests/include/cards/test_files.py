@@ -8,21 +8,28 @@ import pytest
 
 from include.cards import CardError, render_cards
 from include.cards.errors import Problem
-from include.cards.files import TEMPLATES_ROOT, load_json_object, scenario_spec
+from include.cards.files import TEMPLATES_ROOT, ListView, load_json_object, scenario_spec
 from include.config import SUPPORTED_LOCALES
 from tests.include.cards.pages import ERP, PAGE_IDS, context, make_pages
 
 
 def test_the_real_daily_brief_files():
-    formats, erp_paths = scenario_spec(TEMPLATES_ROOT / "daily_brief")
-    assert list(erp_paths) == PAGE_IDS
+    formats, erp_paths, optional, lists = scenario_spec(TEMPLATES_ROOT / "daily_brief")
+    # list pages by id, detail pages by kind, their code one segment (docs/contracts/daily-brief.md, ERP links)
+    assert list(erp_paths) == [*PAGE_IDS, "account_detail", "product_group_detail", "model_detail"]
     assert erp_paths["product_groups"] == "brief/product-groups"
+    assert erp_paths["model_detail"] == "orders/materials/{material}"
     assert (formats["total_target"], formats["ach_rate"], formats["incomplete"], formats["as_of"]) == (
         "amount",
         "rate",
         "count",
         "datetime",
     )
+    assert (formats["billing"], formats["growth"], formats["total_yoy"]) == ("amount", "rate", "rate")
+    # v2 fields, so that cards of pages made before them still render
+    assert set(optional["page"]) == {"display_name", "total_yoy", "account_list", "total_est_sales"}
+    assert optional["entries"] == ("page",)
+    assert lists == {"account_list": ListView(first=50, per_row=3)}  # "the first 50, then +N more"
     for locale in SUPPORTED_LOCALES:
         assert load_json_object(TEMPLATES_ROOT / "daily_brief" / f"labels.{locale}.json")["not_available"]
     for page_id in PAGE_IDS:
@@ -58,6 +65,16 @@ def test_a_file_that_is_not_a_json_object_is_named(tmp_path):
             "field 'x' declared as both amount and rate",
         ),
         ({"formats": {}}, "'erp_paths' must map page ids to ERP paths"),
+        (
+            {"erp_paths": {}, "optional": {"pages": ["x"]}},
+            "'optional' must map page or entries to lists of field names",
+        ),
+        ({"erp_paths": {}, "optional": {"page": "x"}}, "'optional' must map page or entries to lists of field names"),
+        (
+            {"erp_paths": {}, "lists": {"xs": {"first": 0, "per_row": 3}}},
+            "list 'xs' needs whole numbers above 0 for 'first' and 'per_row'",
+        ),
+        ({"erp_paths": {}, "lists": {"xs": 50}}, "list 'xs' needs whole numbers above 0 for 'first' and 'per_row'"),
     ],
 )
 def test_a_bad_scenario_json_is_named(tmp_path, spec, expected):
