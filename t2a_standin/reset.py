@@ -3,8 +3,13 @@ and request stats, and (asked first, or ``--yes``) empty the card store's result
 
     . scripts/env.sh && python -m t2a_standin.reset --subscribers 300 [--results --yes]
 
-For local and test environments only: it refuses unless T2A_API_URL answers the stand-in's
-admin API, so it never seeds subscribers next to a real T2A.
+For local and test environments only, it refuses, before it changes anything:
+
+- unless the card store it would touch (connection ``card_store``) is the stand-in's local
+  database: host 127.0.0.1 or localhost and database ``adaptive_card_db`` (the local default
+  of ``scripts/env.sh``), or a test's ``acp_test_*`` / ``acp_bench*`` database;
+- unless T2A_API_URL answers the stand-in's admin API, so it never seeds subscribers next to
+  a real T2A.
 """
 
 from __future__ import annotations
@@ -25,6 +30,35 @@ class ResetError(Exception):
 
 
 RESULT_TABLES = ("user_scenario_result", "pipeline_run", "pipeline_dead_letter", "card_change_outbox")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+LOCAL_DATABASE = "adaptive_card_db"  # DB_NAME's default in scripts/env.sh
+TEST_DATABASE_PREFIXES = ("acp_test_", "acp_bench")  # tests/conftest.py's and bench/'s databases
+
+
+def local_card_store_problem(host: str | None, database: str | None) -> str | None:
+    """Why a card store at ``host`` / ``database`` is not the stand-in's local one (None: it is)."""
+    problems = []
+    if (host or "").lower() not in LOCAL_HOSTS:
+        problems.append(f"host {host!r} is not {' or '.join(LOCAL_HOSTS[:2])}")
+    if not (database == LOCAL_DATABASE or (database or "").startswith(TEST_DATABASE_PREFIXES)):
+        problems.append(
+            f"database {database!r} is not {LOCAL_DATABASE!r} (nor a test's {'*, '.join(TEST_DATABASE_PREFIXES)}*)"
+        )
+    return "; ".join(problems) or None
+
+
+def check_local_card_store(pg) -> str:
+    """The card store's "database on host:port" if it is the stand-in's local one; else ResetError."""
+    conn = pg.get_connection(pg.get_conn_id())
+    database = getattr(pg, "database", None) or conn.schema
+    where = f"database {database!r} on {conn.host}:{conn.port or 5432}"
+    problem = local_card_store_problem(conn.host, database)
+    if problem:
+        raise ResetError(
+            f"connection {pg.get_conn_id()} points at {where}: {problem}. The reset only touches the"
+            " stand-in's local card store; refusing to reset it"
+        )
+    return where
 
 
 def standin_admin(method: str, path: str) -> dict:
@@ -56,8 +90,9 @@ def confirm(question: str, assume_yes: bool) -> None:
 
 def reset(args: argparse.Namespace) -> int:
     pg = card_store.hook()
+    where = check_local_card_store(pg)  # before anything is asked or changed
     if args.results:
-        confirm(f"delete every row of {', '.join(RESULT_TABLES)} in the card store", args.yes)
+        confirm(f"delete every row of {', '.join(RESULT_TABLES)} in the card store ({where})", args.yes)
     standin_admin("GET", "/_admin/stats")  # refuses before anything changes if this is a real T2A
     count = seed.seed(pg, Dataset(preset(args.preset, args.data_seed)), args.subscribers)
     standin_admin("DELETE", "/_admin/faults")
@@ -66,7 +101,7 @@ def reset(args: argparse.Namespace) -> int:
         with card_store.transaction(pg) as cur:
             cur.execute(f"TRUNCATE {', '.join(RESULT_TABLES)} RESTART IDENTITY")
     print(
-        f"seeded {count} subscribers; stand-in faults and stats cleared"
+        f"card store {where}: seeded {count} subscribers; stand-in faults and stats cleared"
         + (f"; emptied {', '.join(RESULT_TABLES)}" if args.results else "")
     )
     return 0
