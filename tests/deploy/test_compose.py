@@ -176,8 +176,15 @@ def _config_env_defaults() -> dict[str, object]:
             if isinstance(first, ast.Call) and ast.unparse(first.func) == "os.environ.get":
                 found[first.args[0].value] = default.value if isinstance(default, ast.Constant) else None
         elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("_int", "_float"):
-            found[node.args[0].value] = node.args[1].value
+            found[node.args[0].value] = _constant(node.args[1])
     return found
+
+
+def _constant(node: ast.expr) -> object:
+    """The value of a literal or of arithmetic on literals (`64 * 1024 * 1024`)."""
+    allowed = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)
+    assert all(isinstance(n, allowed) for n in ast.walk(node)), f"not a constant: {ast.unparse(node)}"
+    return eval(compile(ast.Expression(node), "<config default>", "eval"), {"__builtins__": {}})
 
 
 def test_every_component_has_a_service(services):
