@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from include.connections_env import connections_from_env
+from tests.deploy import dockerfile
 from tests.support import ROOT
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
@@ -229,8 +230,7 @@ def _required_settings() -> set[str]:
 
 
 def _dockerfile_env() -> dict[str, str]:
-    text = _text("Dockerfile").replace("\\\n", " ")
-    return dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.+)$", text, re.M))))
+    return dockerfile.env()
 
 
 def test_airflow_services_get_every_setting_the_code_reads(services):
@@ -329,8 +329,7 @@ def test_compose_file_follows_the_compose_specification(compose):
 
 
 def test_every_long_running_service_runs_under_dumb_init(services):
-    dockerfile = _text("Dockerfile")
-    assert not re.search(r"^ENTRYPOINT\b", dockerfile, re.M), (
+    assert not re.search(r"^ENTRYPOINT\b", dockerfile.text(), re.M), (
         f"the Dockerfile must keep the base image's ENTRYPOINT {IMAGE_ENTRYPOINT}"
     )
     one_shots = _one_shots(services)
@@ -532,27 +531,16 @@ def test_cli_parse_check_refuses_a_bad_option():
 # --- The Dockerfile ---------------------------------------------------------------------------
 
 
-def dockerfile_install() -> tuple[str, str]:
-    """(the RUN line that installs the requirements, the folder they are copied to)."""
-    dockerfile = _text("Dockerfile")
-    copied = re.search(r"^COPY \S* ?requirements\.txt constraints\.txt (\S+)$", dockerfile, re.M)
-    assert copied, "Dockerfile: requirements.txt and constraints.txt are not copied together"
-    runs = [r for r in re.findall(r"^RUN (.*(?:\\\n.*)*)", dockerfile, re.M) if "pip install" in r]
-    assert len(runs) == 1, f"Dockerfile: want one RUN with pip install, found {len(runs)}"
-    return " ".join(runs[0].replace("\\\n", " ").split()), copied.group(1).rstrip("/")
-
-
 def test_dockerfile_builds_on_the_pinned_airflow_with_our_pins():
-    dockerfile = _text("Dockerfile")
+    text = dockerfile.text()
     pinned = re.search(r"^apache-airflow(?:\[[^\]]*\])?==(\S+)", _text("requirements.txt"), re.M).group(1)
     constrained = re.search(r"^apache-airflow==(\S+)", _text("constraints.txt"), re.M).group(1)
-    base = re.search(r"^FROM apache/airflow:(\S+)-python(\S+)", dockerfile, re.M)
-    assert base, "Dockerfile: FROM apache/airflow:<version>-python<x.y> not found"
-    assert base.group(1) == pinned == constrained, (base.group(1), pinned, constrained)
-    assert base.group(2) == f"{sys.version_info.major}.{sys.version_info.minor}", (
-        f"image Python {base.group(2)} differs from the tested Python {sys.version_info[:2]}"
+    airflow_version, python_version = dockerfile.base_image()
+    assert airflow_version == pinned == constrained, (airflow_version, pinned, constrained)
+    assert python_version == f"{sys.version_info.major}.{sys.version_info.minor}", (
+        f"image Python {python_version} differs from the tested Python {sys.version_info[:2]}"
     )
-    install, where = dockerfile_install()
+    install, where = dockerfile.install_run()
     # Airflow's documented extension ("Adding packages from requirements.txt"): Airflow pinned to
     # the image's own version (its AIRFLOW_VERSION), so pip fails rather than move it.
     expected = (
@@ -560,11 +548,12 @@ def test_dockerfile_builds_on_the_pinned_airflow_with_our_pins():
         f"-r {where}/requirements.txt -c {where}/constraints.txt"
     )
     assert install.startswith(expected), f"Dockerfile installs with:\n  {install}\nwant:\n  {expected}"
-    before = dockerfile[: dockerfile.index("pip install")]
+    assert install.endswith("&& pip check"), "the build must fail if our pins break a package of the image"
+    before = text[: text.index("pip install")]
     assert re.findall(r"^USER (\S+)", before, re.M)[-1] == "airflow", "pip must run as the airflow user"
     env = _dockerfile_env()
     for package in ("dags", "include", "t2a_standin", "plugins", "airflow.cfg"):
-        assert re.search(rf"^COPY \S* ?{package} {env['PYTHONPATH']}/{package}$", dockerfile, re.M), (
+        assert re.search(rf"^COPY \S* ?{package} {env['PYTHONPATH']}/{package}$", text, re.M), (
             f"Dockerfile: {package} is not copied under PYTHONPATH {env['PYTHONPATH']}"
         )
     assert env["AIRFLOW_CONFIG"] == f"{env['PYTHONPATH']}/airflow.cfg"
