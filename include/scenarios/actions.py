@@ -37,7 +37,7 @@ from include.scenarios.model import (
     Problem,
 )
 from include.scenarios.numbers import ExactScale, fraction_ranks
-from include.scenarios.sources import SOURCES
+from include.scenarios.sources import ACCOUNT, SOURCES
 
 
 class RunContext(Protocol):
@@ -49,6 +49,10 @@ class RunContext(Protocol):
 
     def read(self, source: str) -> pd.DataFrame:
         """The source's rows each audience may see: `_aud` plus the contract headers, exact units."""
+        ...
+
+    def accounts(self) -> pd.DataFrame:
+        """Every audience's account codes (A), deduplicated and ascending: `_aud` and `GSCM Account`."""
         ...
 
 
@@ -78,6 +82,11 @@ def NAME_MAP(value: Any) -> str | None:
 def POSITIVE_INT(value: Any) -> str | None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
     return None if ok else "must be a whole number above 0"
+
+
+def NUMBER(value: Any) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return None if ok else "must be a number"
 
 
 def EXPRESSIONS(value: Any) -> str | None:
@@ -303,7 +312,9 @@ _DERIVE_OPS: dict[str, tuple[int | None, tuple[str, ...], str | None]] = {
     "sub": (2, (COUNT, AMOUNT, RATE), None),
     "percent": (2, (COUNT, AMOUNT), RATIO),
     "coalesce": (2, (TEXT, *NUMERIC_KINDS), None),
+    "format": (1, (TEXT, COUNT), TEXT),
 }
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 @action("derive", frame=NAME, columns=EXPRESSIONS)
@@ -312,7 +323,9 @@ class Derive:
 
     add/sub: null if any argument is null (use coalesce first to count null as 0);
     percent [a, b]: a / b × 100 as an exact ratio, null when b is 0 or null;
-    coalesce [column, literal]: the column with nulls replaced by the literal.
+    coalesce [column, literal]: the column with nulls replaced by the literal;
+    format [template]: text with each `{column}` of the template replaced by that text or count
+    column's value (e.g. "account_detail_{n}"), null if any of them is null.
     """
 
     @staticmethod
@@ -356,14 +369,33 @@ def _derived_kind(name: str, op: str, operands: Any, schema: FrameSchema) -> str
         literal = operands[1] if isinstance(operands[1], str) else number_literal(operands[1], f"{where} literal")
         check_literal(kind, literal, f"coalesce in {where}")
         return kind
+    if op == "format":
+        for column in _format_parts(operands[0], where)[1::2]:
+            require_kind(schema, column, where, kinds)
+        return TEXT
     found = {require_kind(schema, column, where, kinds) for column in operands}
     if len(found) > 1:
         raise Problem(f"{op} in {where} mixes kinds {sorted(found)} of {operands}")
     return result or found.pop()
 
 
+def _format_parts(template: Any, where: str) -> list[str]:
+    """A format template split into [text, column, text, column, …, text]."""
+    stray = _PLACEHOLDER.sub("", template) if isinstance(template, str) else "{"
+    if "{" in stray or "}" in stray:
+        raise Problem(f"format in {where} takes one text with {{column}} placeholders, got {template!r}")
+    return _PLACEHOLDER.split(template)
+
+
 def _derive(frame: pd.DataFrame, op: str, operands: list[Any], kind: str, scale: ExactScale) -> pd.Series:
     """The values of a derived column of `kind` (the kind checked by the preprocessor)."""
+    if op == "format":
+        parts = _format_parts(operands[0], "format")
+        columns = parts[1::2]
+        text = pd.Series(parts[0], index=frame.index, dtype="str")
+        for column, after in zip(columns, parts[2::2]):
+            text = text + frame[column].astype("str") + after
+        return text.mask(null_mask(frame, columns), None) if columns else text
     if op == "coalesce":
         column, literal = operands
         value = literal if isinstance(literal, str) else literal_for(kind, number_literal(literal, op), scale)
@@ -488,14 +520,27 @@ def _sort_codes(values: pd.Series, kind: str) -> np.ndarray:
     return pd.factorize(values, sort=True)[0].astype("int64")
 
 
-@action("join", frame=NAME, to=NAME, keys=NAMES, how=one_of("semi", "inner"))
+@action(
+    "join",
+    frame=NAME,
+    to=NAME,
+    keys=NAMES,
+    how=one_of("semi", "inner", "left"),
+    columns=optional(NAME_MAP),
+    fill=optional(NUMBER),
+)
 class Join:
     """Rows of `frame` matching `to` on the audience and the `keys` columns.
 
     (`keys`, not `on`: YAML reads a bare `on` as the boolean true.)
 
     semi keeps `frame`'s columns (rows whose keys appear in `to`); inner adds `to`'s other
-    columns, one row per matching pair. Order follows `frame`.
+    columns, one row per matching pair; left is inner plus every unmatched row of `frame`,
+    whose added columns are null — or `fill` (a number, for numeric columns: "sums over no
+    rows are 0"). `columns` ({new name: column of to}) picks and renames what inner and left
+    add (default: every column of `to` that is not a key). Order follows `frame`. A lookup
+    (`to` holding at most one row per key, as a ranked or deduplicated frame does) adds
+    columns without changing `frame`'s rows.
     """
 
     @staticmethod
@@ -507,17 +552,188 @@ class Join:
             if right.kind(column, f"keys (frame {args['to']!r})") != kind:
                 raise Problem(f"column {column!r} in keys is {kind} in {args['frame']!r} but not in {args['to']!r}")
         if args["how"] == "semi":
+            for extra in ("columns", "fill"):
+                if extra in args:
+                    raise Problem(f"{extra} is only for how: inner or left (a semi join adds no columns)")
             return FrameSchema(left.columns)
-        added = {c: k for c, k in right.columns.items() if c not in args["keys"]}
+        if "fill" in args and args["how"] != "left":
+            raise Problem("fill is only for how: left (only a left join has unmatched rows)")
+        added = {}
+        for name, column in _added_columns(args, right).items():
+            new_column_name(name, "columns")
+            added[name] = right.kind(column, f"columns (frame {args['to']!r})")
+            if "fill" in args:
+                require_kind(FrameSchema(added), name, "fill", (AMOUNT, COUNT, RATE))
+                check_literal(added[name], number_literal(args["fill"], "fill"), f"fill of column {name!r}")
         clash = [c for c in added if c in left.columns]
         if clash:
-            raise Problem(f"inner join would duplicate columns {clash}; rename them with a derive first")
+            raise Problem(f"{args['how']} join would duplicate columns {clash}; pick or rename them with columns")
         return FrameSchema(left.columns | added)
+
+    @staticmethod
+    def literals(args: dict[str, Any]) -> list[Decimal]:
+        return [number_literal(args["fill"], "fill")] if "fill" in args else []
 
     @staticmethod
     def run(args: dict[str, Any], ctx: RunContext, schema: FrameSchema) -> pd.DataFrame:
         keys = [AUD] + args["keys"]
         right = ctx.frames[args["to"]]
+        frame = ctx.frames[args["frame"]]
         if args["how"] == "semi":
-            right = right[keys].drop_duplicates()
-        return ctx.frames[args["frame"]].merge(right, on=keys, how="inner", sort=False)
+            return frame.merge(right[keys].drop_duplicates(), on=keys, how="inner", sort=False)
+        added = _added_columns(args, right)
+        picked = right[keys + list(added.values())].set_axis(keys + list(added), axis=1)
+        if args["how"] == "inner":
+            return frame.merge(picked, on=keys, how="inner", sort=False)
+        # int64 columns would turn float64 where nothing matched: nullable Int64 keeps them exact
+        counts = [c for c in added if picked[c].dtype == "int64"]
+        picked = picked.astype(dict.fromkeys(counts, "Int64"))
+        joined = frame.merge(picked, on=keys, how="left", sort=False, indicator=_MATCHED)
+        unmatched = (joined.pop(_MATCHED) == "left_only").to_numpy()
+        if "fill" in args:
+            for name in added:
+                value = literal_for(schema.columns[name], number_literal(args["fill"], "fill"), ctx.scale)
+                if unmatched.any():
+                    joined[name] = joined[name].mask(unmatched, value)
+            joined = joined.astype(dict.fromkeys(counts, "int64"))
+        return joined
+
+
+_MATCHED = "_matched"
+
+
+def _added_columns(args: dict[str, Any], right: FrameSchema | pd.DataFrame) -> dict[str, str]:
+    """{new name: column of `to`} an inner or left join adds."""
+    if "columns" in args:
+        return dict(args["columns"])
+    return {c: c for c in right.columns if c not in args["keys"] and c != AUD}
+
+
+@action("entitled_accounts", column=NAME)
+class EntitledAccounts:
+    """Every account code of each audience's A — also those without any data row — once,
+    ascending by code point, in a text column named by `column`."""
+
+    @staticmethod
+    def output(args: dict[str, Any], frames: dict[str, FrameSchema]) -> FrameSchema:
+        new_column_name(args["column"], "column")
+        return FrameSchema({args["column"]: TEXT})
+
+    @staticmethod
+    def run(args: dict[str, Any], ctx: RunContext, schema: FrameSchema) -> pd.DataFrame:
+        accounts = ctx.accounts()
+        return pd.DataFrame({AUD: accounts[AUD].to_numpy(), args["column"]: accounts[ACCOUNT]}).reset_index(drop=True)
+
+
+@action("number", frame=NAME, column=NAME, within=optional(NAMES))
+class Number:
+    """Each row's 1-based position in the frame's order, per audience (and per `within`
+    values), as a new count column: after a `rank`, the row's place in the ranked list."""
+
+    @staticmethod
+    def output(args: dict[str, Any], frames: dict[str, FrameSchema]) -> FrameSchema:
+        schema = input_frame(frames, args["frame"])
+        for column in args.get("within", []):
+            require_kind(schema, column, "within", (TEXT,))
+        new_column_name(args["column"], "column")
+        if args["column"] in schema.columns:
+            raise Problem(f"column {args['column']!r} is already a column of {args['frame']!r}")
+        return FrameSchema(schema.columns | {args["column"]: COUNT}, schema.per_audience)
+
+    @staticmethod
+    def run(args: dict[str, Any], ctx: RunContext, schema: FrameSchema) -> pd.DataFrame:
+        frame = ctx.frames[args["frame"]]
+        positions = frame.groupby([AUD, *args.get("within", [])], sort=False, dropna=False).cumcount() + 1
+        return frame.assign(**{args["column"]: positions.astype("int64")})
+
+
+@action("concat", frames=NAMES, columns=NAMES)
+class Concat:
+    """The rows of several frames, `columns` of each (same kinds everywhere): per audience,
+    the first frame's rows in its order, then the second's, and so on."""
+
+    @staticmethod
+    def output(args: dict[str, Any], frames: dict[str, FrameSchema]) -> FrameSchema:
+        if len(args["frames"]) < 2:
+            raise Problem("frames must name at least 2 frames")
+        schemas = [input_frame(frames, name, "frames") for name in args["frames"]]
+        columns = {}
+        for column in args["columns"]:
+            kinds = {schema.kind(column, f"columns (frame {name!r})") for name, schema in zip(args["frames"], schemas)}
+            if len(kinds) > 1:
+                raise Problem(f"column {column!r} in columns has different kinds {sorted(kinds)} in {args['frames']}")
+            columns[column] = kinds.pop()
+        return FrameSchema(columns)
+
+    @staticmethod
+    def run(args: dict[str, Any], ctx: RunContext, schema: FrameSchema) -> pd.DataFrame:
+        parts = [ctx.frames[name][[AUD, *args["columns"]]] for name in args["frames"]]
+        # nullable Int64 and int64 of the same kind: concatenated as nullable
+        joined = pd.concat(parts, ignore_index=True)
+        which = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+        order = np.lexsort((which, joined[AUD].to_numpy()))  # stable: each frame's order is kept
+        return joined.take(order).reset_index(drop=True)
+
+
+@action("distinct", frame=NAME, keys=NAMES)
+class Distinct:
+    """The first row (in the frame's order) of each audience's distinct `keys` values."""
+
+    @staticmethod
+    def output(args: dict[str, Any], frames: dict[str, FrameSchema]) -> FrameSchema:
+        schema = input_frame(frames, args["frame"])
+        for column in args["keys"]:
+            schema.kind(column, "keys")
+        return FrameSchema(schema.columns, schema.per_audience)
+
+    @staticmethod
+    def run(args: dict[str, Any], ctx: RunContext, schema: FrameSchema) -> pd.DataFrame:
+        frame = ctx.frames[args["frame"]]
+        return frame.drop_duplicates([AUD, *args["keys"]], keep="first").reset_index(drop=True)
+
+
+@action("implied_growth", frame=NAME, amount=NAME, growth=NAME, column=NAME)
+class ImpliedGrowth:
+    """Growth of Σ amount against a prior period known only through each row's growth %.
+
+    Each row with `amount` b and `growth` g both non-null and g > −100 implies a prior amount
+    p = b × 100 / (100 + g); per audience, (Σb − Σp) / Σp × 100 over those rows, as an exact
+    ratio (so rounded once, when the page is written), null when no row qualifies or Σp ≤ 0.
+    Rows with g ≤ −100 (no prior amount can be recovered) or a null are left out of both sums.
+    One row per audience (docs/contracts/daily-brief.md, v2 `total_yoy`).
+    """
+
+    @staticmethod
+    def output(args: dict[str, Any], frames: dict[str, FrameSchema]) -> FrameSchema:
+        schema = input_frame(frames, args["frame"])
+        require_kind(schema, args["amount"], "amount", (AMOUNT,))
+        require_kind(schema, args["growth"], "growth", (RATE,))
+        new_column_name(args["column"], "column")
+        return FrameSchema({args["column"]: RATIO}, per_audience=True)
+
+    @staticmethod
+    def run(args: dict[str, Any], ctx: RunContext, schema: FrameSchema) -> pd.DataFrame:
+        frame = ctx.frames[args["frame"]]
+        hundred = ctx.scale.literal(Decimal(100))  # 100 % in units
+        usable = ~null_mask(frame, [args["amount"], args["growth"]])
+        growth = frame[args["growth"]].where(usable, 0)
+        usable &= np.asarray(growth > -hundred, dtype=bool)
+        rows = frame[usable]
+        amounts = rows[args["amount"]].astype(object).tolist()
+        bases = (rows[args["growth"]].astype(object) + hundred).tolist()
+        prior = pd.Series(
+            [Fraction(int(b) * hundred, int(base)) for b, base in zip(amounts, bases)], index=rows.index, dtype=object
+        )
+        sums = pd.DataFrame({AUD: rows[AUD], "b": pd.Series(amounts, index=rows.index, dtype=object), "p": prior})
+        per_audience = sums.groupby(AUD, sort=True)[["b", "p"]].sum()
+        growth_of = {
+            aud: (Fraction(int(b)) - p) / p * 100 if p > 0 else None
+            for aud, b, p in zip(per_audience.index.tolist(), per_audience["b"].tolist(), per_audience["p"].tolist())
+        }
+        auds = range(ctx.audience_count)
+        return pd.DataFrame(
+            {
+                AUD: pd.Series(list(auds), dtype="int64"),
+                args["column"]: pd.Series([growth_of.get(a) for a in auds], dtype=object),
+            }
+        )

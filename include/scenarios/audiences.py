@@ -72,6 +72,10 @@ class Entitlements:
         self._sales_org = sales_org
         self._materials: pd.DataFrame | None = None
 
+    def accounts(self) -> pd.DataFrame:
+        """Every audience's accounts: `_aud`, `SALES_ORG_CD`, `GSCM Account`, ascending per audience."""
+        return self._accounts
+
     def restrict(self, source: str, rows: pd.DataFrame) -> pd.DataFrame:
         """`rows` (a source's frame, SALES_ORG_CD first) narrowed to each audience's (S, A, P)."""
         seen = self._accounts.merge(rows, on=[ORG, ACCOUNT], how="inner", sort=False)

@@ -3,6 +3,10 @@
 All audiences of the batch are computed together: each source is narrowed to every
 audience's entitlement by one merge, and every step works on frames holding all audiences
 (keyed by `_aud`), so the cost grows with rows, not with one pandas pass per subscriber.
+
+Pages are computed per audience. The only per-user values — `{subscriber: …}` fields — are
+filled when an audience's pages are handed out per user (`AudienceResult.pages_for`): the
+pages without such fields (`shared_pages`) are the same objects for every user.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pandas as pd
 
 from include.scenarios.actions import REGISTRY
 from include.scenarios.audiences import Audience, Entitlements, group_subscribers
-from include.scenarios.model import AMOUNT, COUNT, RATE, TEXT, Scenario
+from include.scenarios.model import AMOUNT, AUD, COUNT, RATE, TEXT, Scenario
 from include.scenarios.numbers import ExactScale
 from include.scenarios.pages import CONTEXT_KEYS, PageRenderer
 from include.scenarios.sources import ACCOUNT, MATERIAL, ORG, PRODUCT_GROUP, SOURCES
@@ -27,11 +31,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AudienceResult:
-    """The pages of one audience: every listed user gets exactly these pages."""
+    """The pages of one audience: every listed user gets these pages, their own
+    `{subscriber: …}` fields filled in (`pages_for`)."""
 
     user_ids: list[str]
     sales_org_cd: str
-    pages: dict[str, dict[str, Any]]
+    page_ids: tuple[str, ...]  # every page of every user of the audience, in order
+    shared_pages: dict[str, Any]  # the pages without per-user fields: the same for every user
+    templates: dict[str, dict[str, Any]]  # the other pages, their per-user fields None
+    personal_fields: dict[str, tuple[tuple[str, str], ...]]  # page id -> (field, subscriber key)
+    subscriber_values: dict[str, dict[str, Any]]  # user id -> the subscriber fields the pages show
+
+    def personal_pages(self, user_id: str) -> dict[str, Any]:
+        """The pages with per-user fields, for one user of the audience."""
+        values = self.subscriber_values[user_id]
+        return {
+            page_id: {**page, **{name: values[key] for name, key in self.personal_fields[page_id]}}
+            for page_id, page in self.templates.items()
+        }
+
+    def pages_for(self, user_id: str) -> dict[str, Any]:
+        """Every page of one user of the audience, in page order."""
+        personal = self.personal_pages(user_id)
+        return {
+            page_id: personal[page_id] if page_id in personal else self.shared_pages[page_id]
+            for page_id in self.page_ids
+        }
 
 
 def run_batch(
@@ -50,6 +75,7 @@ def run_batch(
     started = time.perf_counter()
     audiences = group_subscribers(subscribers, scn.id)
     contexts = [_context(a, org_context) for a in audiences]
+    values = _subscriber_values(scn, subscribers, {u for a in audiences for u in a.user_ids})
     headers = _headers_read(scn)
     _check_data(data, headers)
     scale = ExactScale.fit(
@@ -60,7 +86,21 @@ def run_batch(
     for step in scn.steps:
         batch.frames[step.id] = REGISTRY[step.action].run(step.args, batch, step.output)
     renderer = PageRenderer(scn.pages, batch.frames, {s.id: s.output for s in scn.steps}, scale, contexts)
-    results = [AudienceResult(list(a.user_ids), a.sales_org_cd, renderer.render(i)) for i, a in enumerate(audiences)]
+    personal = {page.id: page.personal for page in scn.pages if page.personal}
+    results = []
+    for i, audience in enumerate(audiences):
+        pages = renderer.render(i)
+        results.append(
+            AudienceResult(
+                user_ids=list(audience.user_ids),
+                sales_org_cd=audience.sales_org_cd,
+                page_ids=tuple(pages),
+                shared_pages={page_id: page for page_id, page in pages.items() if page_id not in personal},
+                templates={page_id: page for page_id, page in pages.items() if page_id in personal},
+                personal_fields=personal,
+                subscriber_values={user: values[user] for user in audience.user_ids},
+            )
+        )
     log.info(
         "scenario %s: %d subscribers in %d audiences, %s rows read, exact scale 1e-%d%s, %.2f s",
         scn.id,
@@ -83,6 +123,23 @@ def _context(audience: Audience, org_context: Mapping[str, Mapping[str, str]]) -
             f"org_context for sales_org_cd {org!r} lacks {', '.join(missing)} (users {', '.join(audience.user_ids)})"
         )
     return {"sales_org_cd": org} | {k: given[k] for k in CONTEXT_KEYS if k != "sales_org_cd"}  # type: ignore[index]
+
+
+def _subscriber_values(
+    scn: Scenario, subscribers: Sequence[Mapping[str, Any]], served: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Per served user, the subscriber fields the scenario's pages show (ValueError naming the
+    user and the field when one is missing)."""
+    values = {}
+    for subscriber in subscribers:
+        user = subscriber["user_id"]
+        if user not in served:
+            continue
+        missing = [key for key in scn.subscriber_keys if not isinstance(subscriber.get(key), str)]
+        if missing:
+            raise ValueError(f"subscriber {user!r} has no text {', '.join(missing)}, which {scn.id} pages show")
+        values[user] = {key: subscriber[key] for key in scn.subscriber_keys}
+    return values
 
 
 def _headers_read(scn: Scenario) -> dict[str, list[str]]:
@@ -135,6 +192,9 @@ class _Batch:
         self._data, self._headers = data, headers
         self._entitlements = Entitlements(audiences, data.get("SALES_ORG"))
         self._read: dict[str, pd.DataFrame] = {}
+
+    def accounts(self) -> pd.DataFrame:
+        return self._entitlements.accounts()[[AUD, ACCOUNT]]
 
     def read(self, source: str) -> pd.DataFrame:
         if source not in self._read:

@@ -74,3 +74,4 @@ class Scenario:
     pages: tuple[Any, ...]  # pages.PageDef, in the file's order
     literal_places: int  # most decimal places of any number literal (sets the exact scale)
     sources: tuple[str, ...]  # T2A queries run_batch needs in `data`
+    subscriber_keys: tuple[str, ...] = ()  # subscriber fields pages show ({subscriber: …}): filled per user

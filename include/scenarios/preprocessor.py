@@ -9,6 +9,7 @@ checking anything about the scenario itself.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from include.scenarios.sources import SOURCES, sources_needed
 
 _TOP_LEVEL = {"description", "steps", "pages"}
 _REQUIRED_TOP_LEVEL = {"steps", "pages"}
+_PAGE_SHAPES = ({"id", "fields"}, {"id", "list", "fields"}, {"id", "each", "page_id", "fields"})
 
 
 def preprocess(path: Path) -> Scenario:
@@ -59,6 +61,7 @@ def preprocess(path: Path) -> Scenario:
         pages=tuple(pages),
         literal_places=max([0] + [-lit.as_tuple().exponent for lit in literals]),  # type: ignore[operator]
         sources=sources_needed([s.args["source"] for s in steps if s.action == "scope"]),
+        subscriber_keys=tuple(dict.fromkeys(key for page in pages for _, key in page.personal)),
     )
 
 
@@ -114,13 +117,18 @@ def _pages(file: str, raw_pages: list[Any], schemas: dict[str, FrameSchema]) -> 
         page_id = raw.get("id") if isinstance(raw, dict) else None
         where = f"{file}, page {index}" + (f" {page_id!r}" if isinstance(page_id, str) else "")
         try:
-            if not isinstance(raw, dict) or set(raw) not in ({"id", "fields"}, {"id", "list", "fields"}):
-                raise Problem(f"must be a mapping with id, fields and optionally list, got {raw!r}")
+            if not isinstance(raw, dict) or set(raw) not in _PAGE_SHAPES:
+                raise Problem(f"must be a mapping with id and fields, and either list or each and page_id, got {raw!r}")
             if not isinstance(page_id, str) or not IDENTIFIER.match(page_id):
                 raise Problem(f"id must start with a letter and hold only letters, digits and _, got {page_id!r}")
             if any(p.id == page_id for p in pages):
                 raise Problem(f"duplicate page id {page_id!r}")
-            pages.append(compile_page(page_id, {k: v for k, v in raw.items() if k != "id"}, schemas))
+            page = compile_page(page_id, {k: v for k, v in raw.items() if k != "id"}, schemas)
+            for other in pages:
+                first, second = (other, page) if other.repeated else (page, other)
+                if first.repeated and re.fullmatch(re.escape(first.id) + r"_[0-9]+", second.id):
+                    raise Problem(f"page id {second.id!r} is also an id of the repeated page {first.id!r}")
+            pages.append(page)
         except Problem as problem:
             raise ScenarioError(f"{where}: {problem}") from None
     return pages

@@ -78,7 +78,7 @@ def test_a_new_scenario_runs_without_engine_changes(tmp_path: Path, monkeypatch:
     ]
     context = {"5503": {"currency": "KRW", "period": "2026.11", "as_of": "2026-11-26T10:00:00+00:00"}}
     results = run_batch(scenario, subscribers, {"SALES_ORG": sales_org}, context)
-    assert [(r.user_ids, r.pages) for r in results] == [
+    assert [(r.user_ids, r.pages_for(r.user_ids[0])) for r in results] == [
         (
             ["u1"],
             {
@@ -110,7 +110,17 @@ def test_a_new_scenario_runs_without_engine_changes(tmp_path: Path, monkeypatch:
 def test_daily_brief_is_available_and_valid() -> None:
     assert available_scenarios()[0] == "daily_brief"
     scenario = load_scenario("daily_brief")
-    assert [p.id for p in scenario.pages] == ["overview", "accounts", "product_groups", "operations"]
+    assert [p.id for p in scenario.pages] == [
+        "overview",
+        "accounts",
+        "product_groups",
+        "operations",
+        "account_detail",
+        "product_group_detail",
+        "model_detail",
+    ]
+    assert [p.id for p in scenario.pages if p.repeated] == ["account_detail", "product_group_detail", "model_detail"]
+    assert scenario.subscriber_keys == ("display_name",)
     with pytest.raises(ScenarioError, match="no_such.yaml: no such scenario; available: daily_brief"):
         load_scenario("no_such")
 
@@ -141,4 +151,43 @@ def test_run_batch_names_missing_data_and_context(tmp_path: Path) -> None:
         "org_context for sales_org_cd '5503' lacks currency, period, as_of (users u1, u2)"
     )
     [result] = run_batch(scenario, subscribers, {"SALES_ORG": good}, context)
-    assert result.user_ids == ["u1", "u2"] and result.pages["accounts"]["total_target"] == 1.5
+    assert result.user_ids == ["u1", "u2"] and result.pages_for("u2")["accounts"]["total_target"] == 1.5
+
+
+PERSONAL = BASE.replace(
+    "      org: {context: sales_org_cd}\n",
+    "      org: {context: sales_org_cd}\n      hello: {subscriber: display_name}\n",
+).replace(
+    "pages:\n",
+    "pages:\n  - id: totals_page\n    fields:\n      total_target: {frame: totals, column: target}\n",
+)
+
+
+def test_subscriber_fields_are_filled_per_user_and_the_rest_is_shared(tmp_path: Path) -> None:
+    """Users with equal inputs share one computation; only pages with {subscriber} fields differ."""
+    scenario = preprocess(write(tmp_path, PERSONAL))
+    assert scenario.subscriber_keys == ("display_name",)
+    assert [p.personal for p in scenario.pages] == [(), (("hello", "display_name"),)]
+    subscribers = [
+        {"user_id": u, "display_name": name, "sales_org_cd": "5503", "accounts": ["A"], "product_groups": None}
+        for u, name in (("u1", "Kim 김"), ("u2", "Lee"))
+    ]
+    context = {"5503": {"currency": "USD", "period": "2026.11", "as_of": "2026-11-26T10:00:00+00:00"}}
+    data = {"SALES_ORG": sales_org_frame([row("5503", "A", "PG1", "M1", 1.5, 0.5)])}
+    [result] = run_batch(scenario, subscribers, data, context)
+    assert result.page_ids == ("totals_page", "accounts")
+    assert list(result.shared_pages) == ["totals_page"] and list(result.templates) == ["accounts"]
+    first, second = result.pages_for("u1"), result.pages_for("u2")
+    assert list(first) == ["totals_page", "accounts"]
+    assert (first["accounts"]["hello"], second["accounts"]["hello"]) == ("Kim 김", "Lee")
+    assert list(first["accounts"]) == ["org", "hello", "total_target", "accounts"]  # the field keeps its place
+    assert first["totals_page"] is second["totals_page"] is result.shared_pages["totals_page"]
+    assert first["accounts"]["accounts"] is second["accounts"]["accounts"]  # filled by a shallow copy
+    assert result.templates["accounts"]["hello"] is None  # the shared template is never filled in place
+    assert result.personal_pages("u2") == {"accounts": second["accounts"]}
+
+    del subscribers[1]["display_name"]
+    with pytest.raises(ValueError, match=r"subscriber 'u2' has no text display_name, which tiny pages show"):
+        run_batch(scenario, subscribers, data, context)
+    subscribers[1]["scenarios"] = ["another"]  # not served: its row is not read
+    assert [r.user_ids for r in run_batch(scenario, subscribers, data, context)] == [["u1"]]

@@ -75,4 +75,5 @@ def test_any_rows_and_subscribers_give_pages_for_everyone(data, subs):
     served = sorted(u for r in results for u in r.user_ids)
     assert served == sorted(s["user_id"] for s in subs)
     for result in results:
-        assert list(result.pages)[:4] == BASE_PAGES
+        for user in result.user_ids:
+            assert list(result.pages_for(user))[:4] == BASE_PAGES

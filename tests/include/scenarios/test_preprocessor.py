@@ -18,7 +18,7 @@ from tests.include.scenarios.scenario_files import BASE, write
         (
             "action: rank",
             "action: sort_of",
-            "tiny.yaml, step 3 'biggest' (sort_of): unknown action 'sort_of'; known: derive, filter",
+            "tiny.yaml, step 3 'biggest' (sort_of): unknown action 'sort_of'; known: concat, derive, distinct,",
         ),
         ("    sum: [target, est_sales]\n", "", "tiny.yaml, step 2 'per_account' (group): missing argument sum"),
         (
@@ -153,6 +153,69 @@ def test_duplicate_page_id(tmp_path: Path) -> None:
     text = BASE + "  - id: accounts\n    fields: {org: {context: sales_org_cd}}\n"
     with pytest.raises(ScenarioError, match=r"^tiny.yaml, page 2 'accounts': duplicate page id 'accounts'$"):
         preprocess(write(tmp_path, text))
+
+
+NUMBERED = BASE.replace(
+    "pages:\n",
+    "  - id: numbered\n    action: number\n    frame: biggest\n    column: n\n"
+    "  - id: detail_ids\n    action: derive\n    frame: numbered\n    columns: {page: {format: ['detail_{n}']}}\n"
+    "pages:\n",
+)
+DETAIL_PAGE = "  - id: detail\n    each: detail_ids\n    page_id: page\n    fields: {account: account}\n"
+
+
+@pytest.mark.parametrize(
+    ("pages", "expected"),
+    [
+        (
+            "  - id: detail_2\n    fields: {org: {context: sales_org_cd}}\n" + DETAIL_PAGE,
+            "tiny.yaml, page 3 'detail': page id 'detail_2' is also an id of the repeated page 'detail'",
+        ),
+        (
+            DETAIL_PAGE + "  - id: detail_10\n    fields: {org: {context: sales_org_cd}}\n",
+            "tiny.yaml, page 3 'detail_10': page id 'detail_10' is also an id of the repeated page 'detail'",
+        ),
+        (
+            DETAIL_PAGE.replace("id: detail", "id: Detail"),
+            "tiny.yaml, page 2 'Detail': id of a repeated page must be lower-case letters, digits and _",
+        ),
+        (
+            DETAIL_PAGE.replace("page_id: page", "page_id: n"),
+            "tiny.yaml, page 2 'detail': page_id 'n' must be a text column of 'detail_ids'",
+        ),
+        (
+            DETAIL_PAGE.replace("page_id: page", "page_id: nothing"),
+            "tiny.yaml, page 2 'detail': unknown column 'nothing' in page_id; known: account, target, est_sales, n, page",
+        ),
+        (
+            DETAIL_PAGE.replace("each: detail_ids", "each: nowhere"),
+            "tiny.yaml, page 2 'detail': field 'each': unknown frame 'nowhere'",
+        ),
+        (
+            DETAIL_PAGE.replace("    page_id: page\n", ""),
+            "tiny.yaml, page 2 'detail': must be a mapping with id and fields, and either list or each and page_id",
+        ),
+        (
+            DETAIL_PAGE.replace("{account: account}", "{who: {subscriber: display_name}}"),
+            "tiny.yaml, page 2 'detail': field 'who': {subscriber} is only allowed among an object page's own fields",
+        ),
+    ],
+)
+def test_repeated_page_errors(tmp_path: Path, pages: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        preprocess(write(tmp_path, NUMBERED + pages))
+    assert str(error.value).startswith(expected), str(error.value)
+
+
+def test_a_repeated_page_and_subscriber_fields_are_known_to_the_scenario(tmp_path: Path) -> None:
+    text = NUMBERED.replace("      org: {context: sales_org_cd}\n", "      who: {subscriber: display_name}\n")
+    scenario = preprocess(write(tmp_path, text + DETAIL_PAGE))
+    assert [(p.id, p.repeated, p.personal) for p in scenario.pages] == [
+        ("accounts", False, (("who", "display_name"),)),
+        ("detail", True, ()),
+    ]
+    assert scenario.subscriber_keys == ("display_name",)
+    assert preprocess(write(tmp_path, BASE)).subscriber_keys == ()
 
 
 @pytest.mark.parametrize(
