@@ -1,9 +1,10 @@
-"""An independent, deliberately plain reading of docs/contracts/daily-brief.md (Part 1, v1).
+"""An independent, deliberately plain reading of docs/contracts/daily-brief.md (Part 1, v1, and
+Part 2, v2).
 
 Loops over row dicts with decimal.Decimal; shares no code with include/ (the engine). The
 tests compare the engine's pages with these, subscriber by subscriber.
 
-Each step below is named after the contract section it reads:
+Each step below is named after the contract section it reads. Part 1:
 - "Inputs for one subscriber": `subscriber_rows` picks `G`, `M` and `O`.
 - "Arithmetic": `decimal_or_none`, `zero_if_null`, `column_sum`, `rounded_amount`,
   `rounded_rate`, `aggregate_ach_rate`, `gap_of`.
@@ -13,8 +14,16 @@ Each step below is named after the contract section it reads:
 - "Page `product_groups`": `group_accounts`, `product_groups_page` (both detail lists are
   ranked by `largest_gaps`).
 - "Page `operations`": `operations_materials`, `operations_page`.
-`reference_pages` puts them together. Part 2 (v2) of docs/contracts/daily-brief.md (not implemented here) adds pages
-and fields on top of these; nothing here reads it.
+Part 2 (v2), on top of those:
+- "Shared definitions": `order_sums`/`issue_counts` again (orders(X), issues(X)), `rank_groups`,
+  `group_of_order_rows` (group of an order row), and `subscriber_rows` (P = '{}' is no group).
+- "Page `overview`": `display_name`, `total_yoy`, `account_list`, and `with_pages` (links).
+- "Pages `accounts` and `product_groups`", "Page `operations`": the links, by `with_pages`.
+- "Pages `account_detail_<n>`": `account_top_group`, `account_models`, `account_detail_page`.
+- "Pages `product_group_detail_<n>`": `group_top_product`, `group_models`, `group_detail_page`.
+- "Pages `model_detail_<k>`": `drill_down_models`, `model_detail_page`.
+- "Navigation" (page ids and their order): `reference_pages`.
+`reference_pages` puts them together.
 
 Input rows are dicts keyed by the contract headers (plus SALES_ORG_CD); a missing number
 is None or NaN. The one reading the contract leaves open is fixed as the scenario file
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 Row = dict[str, Any]
@@ -356,18 +366,326 @@ def operations_page(issues: dict[str, int], orders: dict[str, float], order_stat
     return {"issues": issues, "orders": orders, "materials": operations_materials(order_status)}
 
 
+# ===== Part 2 — v2 ========================================================================
+
+ACCOUNT_DETAIL = "account_detail_{}"
+GROUP_DETAIL = "product_group_detail_{}"
+MODEL_DETAIL = "model_detail_{}"
+MAX_MODEL_PAGES = 50
+DETAIL_LIST_LENGTH = 5  # a detail page's models and accounts
+
+
+# ----- Shared definitions ---------------------------------------------------------------
+
+
+def rank_groups(rows: list[Row], header: str) -> list[Standing]:
+    """`rank_groups(X, key)`: X grouped by key, target and est_sales summed, aggregate ach,
+    kept where target ≠ 0 and ach < 100, ordered ach asc, target desc, est_sales asc, key asc
+    (code point order). All of them; callers take the first."""
+    standings = []
+    for key, group in group_rows_by(rows, header).items():
+        target = column_sum(group, "Target Plan")
+        est_sales = column_sum(group, "Est. Sales")
+        ach = aggregate_ach_rate(est_sales, target)
+        if ach is not None and is_behind_target(target, ach):
+            standings.append(Standing(key, target, est_sales, ach))
+    return sorted(standings, key=lambda s: (s.ach, -s.target, s.est_sales, s.name))
+
+
+def group_of_order_rows(sales_org: list[Row]) -> dict[tuple[Any, Any], Any]:
+    """Group of an order row: the GSCM P/Group of the `M` row with the same (GSCM Account,
+    Material) — T2A's key of SALES_ORG, so at most one; a pair absent from `M` has no group."""
+    groups: dict[tuple[Any, Any], Any] = {}
+    for row in sales_org:
+        groups.setdefault((row["GSCM Account"], row["Material"]), row["GSCM P/Group"])
+    return groups
+
+
+def orders_and_issues(order_status: list[Row]) -> dict[str, Any]:
+    """{orders: orders(X), issues: issues(X)}, sums over no rows 0."""
+    return {"orders": rounded_orders(order_sums(order_status)), "issues": issue_counts(order_status)}
+
+
+def with_pages(entries: list[dict[str, Any]], code_field: str, page_of: dict[Any, str]) -> list[dict[str, Any]]:
+    """Each entry with `page` = the page of its code, else null."""
+    return [entry | {"page": page_of.get(entry[code_field])} for entry in entries]
+
+
+def numbered_pages(entries: list[dict[str, Any]], code_field: str, id_pattern: str) -> dict[Any, str]:
+    """{code: <kind>_<i+1>} for the entries of a top list (positions, not codes, name pages)."""
+    return {entry[code_field]: id_pattern.format(i + 1) for i, entry in enumerate(entries)}
+
+
+# ----- Page `overview` (v2 fields) ------------------------------------------------------
+
+
+def total_yoy(sales_total: list[Row]) -> float | None:
+    """`total_yoy`: rows of `G` with Billing b and Growth(%) Y-1 g both non-null and g > −100 imply
+    prior-year billing p = b × 100 / (100 + g); (Σb − Σp) / Σp × 100, null when there is no such
+    row or Σp ≤ 0. Computed exactly (rationals: more than any number of significant digits) and
+    rounded once, like a rate; so a single row gives back its own growth, 12.25 → 12.3."""
+    billing_sum, prior_sum, rows_used = Fraction(0), Fraction(0), 0
+    for row in sales_total:
+        billing = decimal_or_none(row["Billing"])
+        growth = decimal_or_none(row["Growth(%) Y-1"])
+        if billing is None or growth is None or growth <= -100:
+            continue
+        billing_sum += Fraction(billing)
+        prior_sum += Fraction(billing) * 100 / (100 + Fraction(growth))
+        rows_used += 1
+    if rows_used == 0 or prior_sum <= 0:
+        return None
+    return rounded_exact_rate((billing_sum - prior_sum) / prior_sum * 100)
+
+
+def rounded_exact_rate(value: Fraction) -> float:
+    """Growth percentages round like rates: 1 decimal, half away from zero — here from an exact
+    rational, which no fixed number of decimal digits holds."""
+    tenths = abs(value) * 10
+    whole, rest = divmod(tenths.numerator, tenths.denominator)
+    if 2 * rest >= tenths.denominator:
+        whole += 1
+    return float(Decimal(-whole if value < 0 else whole).scaleb(-1))
+
+
+def account_list(accounts: list[str], account_pages: dict[Any, str]) -> list[dict[str, Any]]:
+    """`account_list`: A deduplicated, ascending (code point), every code even without data rows,
+    each {account, page} — the account's detail page or null."""
+    return [{"account": account, "page": account_pages.get(account)} for account in sorted(set(accounts))]
+
+
+# ----- Pages `account_detail_<n>` -------------------------------------------------------
+
+
+def account_top_group(sales_org: list[Row], account: Any) -> Standing | None:
+    """`top_product_group`: the first of rank_groups(Ma, GSCM P/Group), or None."""
+    ranked = rank_groups([row for row in sales_org if row["GSCM Account"] == account], "GSCM P/Group")
+    return ranked[0] if ranked else None
+
+
+def account_models(sales_org: list[Row], account: Any, group: Any) -> list[dict[str, Any]]:
+    """`models`: single rows of Ma in the top group — a null Target Plan leaves a row out, a null
+    Est. Sales shows as 0, ach_rate is the row's own — by gap desc, then material asc; up to 5.
+    Each {material, product, target, est_sales, gap, ach_rate} (page added later)."""
+    lines = []
+    for row in sales_org:
+        target = decimal_or_none(row["Target Plan"])
+        if row["GSCM Account"] != account or row["GSCM P/Group"] != group or target is None:
+            continue
+        est_sales = zero_if_null(row["Est. Sales"])
+        lines.append((gap_of(target, est_sales), row["Material"], row, target, est_sales))
+    lines.sort(key=lambda line: (-line[0], line[1]))
+    return [
+        {
+            "material": material,
+            "product": row["GSCM Product"],
+            "target": rounded_amount(target),
+            "est_sales": rounded_amount(est_sales),
+            "gap": rounded_amount(gap),
+            "ach_rate": rounded_rate(decimal_or_none(row["Ach. vs Target Plan"])),
+        }
+        for gap, material, row, target, est_sales in lines[:DETAIL_LIST_LENGTH]
+    ]
+
+
+def account_detail_page(
+    entry: dict[str, Any], sales_total: list[Row], order_status: list[Row], top_group: Standing | None, models: list
+) -> dict[str, Any]:
+    """Page `account_detail_<n>`: the top_accounts entry's values, a's G row's billing (null as 0)
+    and growth (null stays null), orders(Oa), issues(Oa), top_product_group, models."""
+    account = entry["account"]
+    (g_row,) = [row for row in sales_total if row["GSCM Account"] == account]  # SALES_TOTAL's key
+    return {
+        "account": account,
+        "target": entry["target"],
+        "est_sales": entry["est_sales"],
+        "ach_rate": entry["ach_rate"],
+        "billing": rounded_amount(zero_if_null(g_row["Billing"])),
+        "growth": rounded_rate(decimal_or_none(g_row["Growth(%) Y-1"])),
+        **orders_and_issues([row for row in order_status if row["GSCM Account"] == account]),
+        "top_product_group": None if top_group is None else standing_entry("product_group", top_group),
+        "models": models,
+    }
+
+
+# ----- Pages `product_group_detail_<n>` -------------------------------------------------
+
+
+def group_top_product(sales_org: list[Row], group: Any) -> Standing | None:
+    """`top_product`: the first of rank_groups(Mg, GSCM Product), or None."""
+    ranked = rank_groups([row for row in sales_org if row["GSCM P/Group"] == group], "GSCM Product")
+    return ranked[0] if ranked else None
+
+
+def group_models(sales_org: list[Row], group: Any, product: Any) -> list[dict[str, Any]]:
+    """`models`: rows of Mg with the top product summed per Material (null as 0, no row left
+    out), gap = target − est_sales, by gap desc then material asc; up to 5."""
+    rows = [row for row in sales_org if row["GSCM P/Group"] == group and row["GSCM Product"] == product]
+    lines = []
+    for material, material_rows in group_rows_by(rows, "Material").items():
+        target = column_sum(material_rows, "Target Plan")
+        est_sales = column_sum(material_rows, "Est. Sales")
+        lines.append(GapLine(material, target, est_sales, gap_of(target, est_sales)))
+    return [
+        {
+            "material": line.name,
+            "target": rounded_amount(line.target),
+            "est_sales": rounded_amount(line.est_sales),
+            "gap": rounded_amount(line.gap),
+        }
+        for line in largest_gaps(lines)
+    ]
+
+
+def group_detail_page(
+    entry: dict[str, Any], group_orders: list[Row], top_product: Standing | None, models: list, accounts: list
+) -> dict[str, Any]:
+    """Page `product_group_detail_<n>`: the top_product_groups entry's values, orders(Og),
+    issues(Og), top_product, models, and accounts (= product_groups[n-1].accounts)."""
+    return {
+        "product_group": entry["product_group"],
+        "target": entry["target"],
+        "est_sales": entry["est_sales"],
+        "ach_rate": entry["ach_rate"],
+        **orders_and_issues(group_orders),
+        "top_product": None if top_product is None else standing_entry("product", top_product),
+        "models": models,
+        "accounts": accounts,
+    }
+
+
+# ----- Pages `model_detail_<k>` ---------------------------------------------------------
+
+
+def drill_down_models(models_by_page: list[tuple[str, list[dict[str, Any]]]]) -> tuple[dict[Any, str], dict]:
+    """Which materials get a page: those of the detail pages' models lists, in page then list
+    order, each once (k = first appearance), at most 50. Returns ({material: model page id},
+    {material: linked_from = the page ids whose models list it, in that order})."""
+    pages: dict[Any, str] = {}
+    linked_from: dict[Any, list[str]] = {}
+    for page_id, models in models_by_page:
+        for model in models:
+            material = model["material"]
+            if material not in pages and len(pages) < MAX_MODEL_PAGES:
+                pages[material] = MODEL_DETAIL.format(len(pages) + 1)
+            if page_id not in linked_from.setdefault(material, []):
+                linked_from[material].append(page_id)
+    return pages, linked_from
+
+
+def model_detail_page(material: Any, order_status: list[Row], linked_from: list[str]) -> dict[str, Any]:
+    """Page `model_detail_<k>`: orders(Om), issues(Om) over every O row of the material (all the
+    subscriber's accounts), issues_total, linked_from."""
+    figures = orders_and_issues([row for row in order_status if row["Material"] == material])
+    return {
+        "material": material,
+        **figures,
+        "issues_total": sum(figures["issues"].values()),
+        "linked_from": linked_from,
+    }
+
+
 # ----- All pages ------------------------------------------------------------------------
 
 
 def reference_pages(
-    subscriber: dict[str, Any], data: dict[str, list[dict[str, Any]]], context: dict[str, str]
+    subscriber: dict[str, Any],
+    data: dict[str, list[dict[str, Any]]],
+    context: dict[str, str],
+    display_name: str | None = None,
 ) -> dict[str, Any]:
-    """The four pages of one subscriber: {overview, accounts, product_groups, operations}.
+    """Every page of one subscriber, in the contract's order: overview, accounts,
+    product_groups, operations, then account_detail_<n>, product_group_detail_<n> and
+    model_detail_<k> as far as they exist.
 
-    `subscriber` has sales_org_cd, accounts and product_groups (None = all); `data` maps
-    SALES_TOTAL, SALES_ORG and ORDER_STATUS to row dicts; `context` has currency, period, as_of.
+    `subscriber` has sales_org_cd, accounts and product_groups (None = all, [] = none) and
+    usually display_name (else pass `display_name`; without either the overview shows None);
+    `data` maps SALES_TOTAL, SALES_ORG and ORDER_STATUS to row dicts; `context` has currency,
+    period, as_of.
     """
     rows = subscriber_rows(subscriber, data)
+    pages = v1_pages(subscriber, rows, context)
+    overview, operations = pages["overview"], pages["operations"]
+    account_pages = numbered_pages(overview["top_accounts"], "account", ACCOUNT_DETAIL)
+    group_pages = numbered_pages(overview["top_product_groups"], "product_group", GROUP_DETAIL)
+
+    # detail pages' lists first: the model pages are the materials they list
+    account_details = []
+    for entry in overview["top_accounts"]:
+        top_group = account_top_group(rows.sales_org, entry["account"])
+        models = [] if top_group is None else account_models(rows.sales_org, entry["account"], top_group.name)
+        account_details.append((entry, top_group, models))
+    group_of = group_of_order_rows(rows.sales_org)
+    group_details = []
+    for entry in overview["top_product_groups"]:
+        top_product = group_top_product(rows.sales_org, entry["product_group"])
+        models = [] if top_product is None else group_models(rows.sales_org, entry["product_group"], top_product.name)
+        group_details.append((entry, top_product, models))
+    model_pages, linked_from = drill_down_models(
+        [(account_pages[entry["account"]], models) for entry, _, models in account_details]
+        + [(group_pages[entry["product_group"]], models) for entry, _, models in group_details]
+    )
+
+    overview = {
+        **overview,
+        "display_name": subscriber.get("display_name") if display_name is None else display_name,
+        "total_yoy": total_yoy(rows.sales_total),
+        "top_accounts": with_pages(overview["top_accounts"], "account", account_pages),
+        "top_product_groups": with_pages(overview["top_product_groups"], "product_group", group_pages),
+        "account_list": account_list(subscriber["accounts"], account_pages),
+    }
+    group_accounts_linked = {
+        entry["product_group"]: with_pages(entry["accounts"], "account", account_pages)
+        for entry in pages["product_groups"]
+    }
+    out = {
+        "overview": overview,
+        "accounts": [
+            entry
+            | {
+                "page": account_pages[entry["account"]],
+                "materials": with_pages(entry["materials"], "material", model_pages),
+            }
+            for entry in pages["accounts"]
+        ],
+        "product_groups": [
+            entry
+            | {"page": group_pages[entry["product_group"]], "accounts": group_accounts_linked[entry["product_group"]]}
+            for entry in pages["product_groups"]
+        ],
+        "operations": {
+            **operations,
+            "total_est_sales": overview["total_est_sales"],
+            "materials": with_pages(operations["materials"], "material", model_pages),
+        },
+    }
+    for entry, top_group, models in account_details:
+        page = account_detail_page(
+            entry, rows.sales_total, rows.order_status, top_group, with_pages(models, "material", model_pages)
+        )
+        if page["top_product_group"] is not None:  # its group's page, if the group has one
+            page["top_product_group"]["page"] = group_pages.get(page["top_product_group"]["product_group"])
+        out[account_pages[entry["account"]]] = page
+    for entry, top_product, models in group_details:
+        group_orders = [
+            row
+            for row in rows.order_status
+            if group_of.get((row["GSCM Account"], row["Material"])) == entry["product_group"]
+        ]
+        out[group_pages[entry["product_group"]]] = group_detail_page(
+            entry,
+            group_orders,
+            top_product,
+            with_pages(models, "material", model_pages),
+            group_accounts_linked[entry["product_group"]],
+        )
+    for material, page_id in model_pages.items():
+        out[page_id] = model_detail_page(material, rows.order_status, linked_from[material])
+    return out
+
+
+def v1_pages(subscriber: dict[str, Any], rows: SubscriberRows, context: dict[str, str]) -> dict[str, Any]:
+    """The four pages of Part 1 (v1): {overview, accounts, product_groups, operations}."""
     accounts = top_accounts(rows.sales_total)
     product_groups = top_product_groups(rows.sales_org)
     issues = issue_counts(rows.order_status)
