@@ -6,13 +6,15 @@ set -euo pipefail
 "$(dirname "$0")/setup.sh"
 . "$(dirname "$0")/env.sh"
 cd "$PROJECT_ROOT"
+if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 mkdir -p "$AIRFLOW_HOME/logs"
 
 port="$(python -c 'from urllib.parse import urlsplit; import os; print(urlsplit(os.environ["T2A_API_URL"]).port)')"
 python -m t2a_standin --host 127.0.0.1 --port "$port" --token-env T2A_TOKEN \
   --preset "${DEMO_PRESET:-small}" >"$AIRFLOW_HOME/logs/t2a-standin.log" 2>&1 &
 standin=$!
-trap 'kill $standin 2>/dev/null || true' EXIT
+run=""
+trap 'kill $standin $run 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
   curl -s -o /dev/null "http://127.0.0.1:$port/" && break
   kill -0 $standin 2>/dev/null || { cat "$AIRFLOW_HOME/logs/t2a-standin.log"; exit 1; }
@@ -24,10 +26,29 @@ python -m t2a_standin.seed --subscribers "${DEMO_SUBSCRIBERS:-300}" --preset "${
 
 hour=$(date -u +%H); slot=$(printf %02d $(( 10#$hour / 2 * 2 )))  # the latest 2-hourly schedule slot
 logical_date="${DEMO_DATE:-$(date -u +%Y-%m-%dT)$slot:00:00+00:00}"
-echo "[demo] airflow dags test adaptive_card_pipeline $logical_date (log: $AIRFLOW_HOME/logs/demo-dags-test.log)"
-if ! airflow dags test adaptive_card_pipeline "$logical_date" >"$AIRFLOW_HOME/logs/demo-dags-test.log" 2>&1; then
-  tail -50 "$AIRFLOW_HOME/logs/demo-dags-test.log"; exit 1
+run_log="$AIRFLOW_HOME/logs/demo-dags-test.log"
+echo "[demo] airflow dags test adaptive_card_pipeline $logical_date (log: $run_log)"
+progress() {  # the task `dags test` is on and how many have ended, from its log
+  local current done
+  current="$(grep -o 'starting task_id=[^ ]* map_index=[-0-9]*' "$run_log" 2>/dev/null | tail -1 \
+    | sed -E 's/starting task_id=([^ ]*) map_index=(-1|([0-9]+))$/\1[\3]/; s/\[\]$//')" || true
+  done="$(grep -c '\[DAG TEST\] end task' "$run_log" 2>/dev/null)" || true
+  printf '[demo] %4ss  %s, %s task(s) done' "$((SECONDS - t0))" "${current:-starting}" "${done:-0}"
+}
+t0=$SECONDS
+airflow dags test adaptive_card_pipeline "$logical_date" >"$run_log" 2>&1 &
+run=$!
+# Every 5 s the current task: one line redrawn on a terminal, a line each otherwise.
+while kill -0 "$run" 2>/dev/null; do
+  for _ in 1 2 3 4 5; do kill -0 "$run" 2>/dev/null && sleep 1; done
+  if [ -t 1 ]; then printf '\r%s\033[K' "$(progress)"; else printf '%s\n' "$(progress)"; fi
+done
+[ -t 1 ] && echo
+if ! wait "$run"; then
+  run=""; tail -50 "$run_log"; exit 1
 fi
+run=""
+echo "[demo] the DAG run ended in $((SECONDS - t0))s"
 "$PROJECT_ROOT/scripts/acp" status --runs 1
 echo "[demo] one card, as the Teams bot reads it:"
 "$PROJECT_ROOT/scripts/acp" cards u00001 --page overview

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$PROJECT_ROOT"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+# A PostgreSQL that requires a password: env.sh puts DB_PASSWORD into Airflow's database URLs
+# and the card_store connection; psql, createdb (and any libpq client) read PGPASSWORD.
+if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 
 # 1. Services this project needs and that may not be running (CI starts from nothing).
 if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then
@@ -20,22 +23,22 @@ if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
   for _ in $(seq 30); do redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
-# Browser tests (UI trigger, card preview) drive Debian's Chromium; Korean cards need CJK fonts.
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
-  log "installing chromium and CJK fonts (browser tests, card preview)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
-fi
+# (The browser the UI and preview tests drive is installed by scripts/test.sh, not here: the
+# demo and the stack need none.)
 
 # 2. Virtualenv with exactly the pinned packages, the test tools included (re-installed only when the pins change).
 stamp="$VENV/.installed-$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  log "installing packages into $VENV"
+  t0=$SECONDS
+  log "installing packages into $VENV (a minute or two on a fresh machine)"
+  # On a terminal pip and uv draw their progress bars; in CI and logs they stay quiet.
+  quiet=(-q); [ -t 2 ] && quiet=()
   [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q uv==0.13.9
-  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --compile-bytecode \
+  "$VENV/bin/pip" install "${quiet[@]}" uv==0.13.9
+  "$VENV/bin/uv" pip install "${quiet[@]}" --python "$VENV/bin/python" --compile-bytecode \
     -r requirements-dev.txt -c constraints.txt
   rm -f "$VENV"/.installed-*; touch "$stamp"
+  log "packages installed in $((SECONDS - t0))s"
 fi
 
 # 3. Local secrets, generated once per checkout, never committed.
@@ -55,11 +58,15 @@ fi
 . "$PROJECT_ROOT/scripts/env.sh"   # again, now with the secrets and the venv
 
 # 4. Databases and schemas.
+if ! psql -w -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres -tAc "SELECT 1" >/dev/null; then
+  log "cannot connect to PostgreSQL as $DB_USER at $DB_HOST:$DB_PORT (password required? set DB_PASSWORD)"
+  exit 1
+fi
 for db in "$AIRFLOW_META_DB" "$DB_NAME"; do
-  if ! psql -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres -tAc \
+  if ! psql -w -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres -tAc \
       "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     log "creating database $db"
-    createdb -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" "$db"
+    createdb -w -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" "$db"
   fi
 done
 log "airflow db migrate"

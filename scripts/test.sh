@@ -7,5 +7,16 @@ export AIRFLOW_META_DB="${AIRFLOW_META_DB:-airflow_meta_test}"
 "$(dirname "$0")/setup.sh"
 . "$(dirname "$0")/env.sh"
 cd "$PROJECT_ROOT"
+# The fixtures' own psycopg connections (no password in them) get it from libpq's PGPASSWORD.
+if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
+
+# Only the tests need a browser: the UI trigger and card preview tests drive Debian's Chromium
+# (through playwright, which never downloads one), and Korean cards need CJK fonts.
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+  printf '[test] %s\n' "installing chromium and CJK fonts (browser tests)" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+fi
+
 mkdir -p artifacts
 exec python -m pytest -p no:cacheprovider "$@"  # no path given: testpaths (tests/)
