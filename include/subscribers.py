@@ -2,8 +2,9 @@
 
 A bad subscriber row (organization T2A does not know, no accounts, unknown locale or
 scenario) is rejected with a message naming the user and the field; the caller dead-letters
-it and serves everyone else. Batches keep one organization's subscribers together so a
-batch reads few organizations' data.
+it and serves everyone else. An empty ``product_groups`` is not bad: it means no product
+group, NULL means all (docs/contracts/daily-brief.md, "Empty product-group list"). Batches
+keep one organization's subscribers together so a batch reads few organizations' data.
 """
 
 from __future__ import annotations
@@ -76,8 +77,6 @@ def validate(
             problem = "accounts is empty or holds an empty account code"
         elif sub.locale not in SUPPORTED_LOCALES:
             problem = f"locale {sub.locale!r} is not one of {', '.join(SUPPORTED_LOCALES)}"
-        elif sub.product_groups is not None and not sub.product_groups:
-            problem = "product_groups is an empty list (use NULL for every product group)"
         if problem:
             rejected.append(Rejection(sub.user_id, f"user {sub.user_id}: {problem}", None, row))
             continue

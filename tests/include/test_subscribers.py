@@ -42,13 +42,14 @@ def test_validate_names_user_and_problem():
         sub("onlybad", scenarios=["weekly"]),
     ]
     valid, rejected = subscribers.validate(subs, known_orgs={"5503"}, known_scenarios=["daily_brief"])
-    assert [s.user_id for s in valid] == ["ok", "scn"]
-    assert valid[1].scenarios == ["daily_brief"]
+    assert [s.user_id for s in valid] == ["ok", "grp", "scn"]
+    assert valid[1].product_groups == []  # '{}' is no product group, not a bad row (NULL is all)
+    assert valid[2].scenarios == ["daily_brief"]
     problems = {(r.user_id, r.scenario_id): r.problem for r in rejected}
     assert problems[("org", None)] == "user org: sales_org_cd '9999' is not in T2A's SALES_ORG_LIST"
     assert "accounts is empty" in problems[("noacct", None)]
     assert "locale 'fr-FR'" in problems[("loc", None)]
-    assert "product_groups is an empty list" in problems[("grp", None)]
+    assert ("grp", None) not in problems
     assert "scenario 'weekly' is not defined" in problems[("scn", "weekly")]
     assert ("onlybad", "weekly") in problems
 
