@@ -1,8 +1,9 @@
 """Adaptive Cards (schema 1.5) for scenario pages: template + page data + locale -> card.
 
 Why templates are data: a new scenario or a layout change must not need Python. Each page's
-card is a JSON template under ``templates/<scenario_id>/<page_id>.json``, bound by one
-generic binder. The package, in the order a card is made:
+card is a JSON template under ``templates/<scenario_id>/<page_id>.json`` — for numbered
+pages (``account_detail_3``) the template of their kind (``account_detail.json``) — bound by
+one generic binder. The package, in the order a card is made:
 
 - ``files``: templates, ``labels.<locale>.json`` and ``scenario.json`` (field formats, ERP paths);
 - ``view_model`` + ``formatting``: page data with every declared field formatted in the locale;
@@ -46,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+_NUMBERED_PAGE = re.compile(r"([a-z][a-z0-9_]*)_[0-9]+")  # a page of a repeated kind: <kind>_<n>
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -122,11 +124,20 @@ def render_page_card(
         spec = scenario_spec(scenario_dir)
         labels = load_json_object(scenario_dir / f"labels.{locale}.json")
         view = view_model(page_data, page_id, spec, labels, locale, erp_base_url)
-        card = compiled_template(scenario_dir / f"{page_id}.json", locale)(view, view)
+        card = compiled_template(template_path(scenario_dir, page_id), locale)(view, view)
         validate_card(card)
     except Problem as problem:
         raise CardError(f"card {scenario_id}/{page_id} [{locale}]: {problem}") from None
     return card
+
+
+@cache
+def template_path(scenario_dir: Path, page_id: str) -> Path:
+    """``<page_id>.json``, or — for a numbered page without a template of its own
+    (``account_detail_3``) — the template of its kind (``account_detail.json``)."""
+    own = scenario_dir / f"{page_id}.json"
+    numbered = _NUMBERED_PAGE.fullmatch(page_id)
+    return own if numbered is None or own.exists() else scenario_dir / f"{numbered.group(1)}.json"
 
 
 def _check_inputs(scenario_id: str, page_id: str, page_data: object, locale: str) -> None:
