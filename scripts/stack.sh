@@ -6,6 +6,13 @@
 #   scripts/stack.sh start    # set up, start everything, wait until healthy, print the UI URL
 #   scripts/stack.sh status   # each component up/down (exit 3 if any is down)
 #   scripts/stack.sh stop     # TERM each component, then KILL its whole session; check nothing is left
+#   scripts/stack.sh plan     # what `start` would run, one component a line; starts nothing
+#
+# The T2A stand-in is started only when T2A_API_URL names it: a URL on this host (127.0.0.1 or
+# localhost; the local default is http://127.0.0.1:8765), where it listens on that URL's
+# port. Pointed at a real T2A elsewhere, no stand-in is started. `start --standin` insists on
+# one (T2A_API_URL must then be local), `start --no-standin` starts none even for a local URL
+# (a real T2A tunnelled to this host).
 #
 # Knobs (environment): STACK_API_PORT (8080), STACK_FLOWER_PORT (5555), STACK_SALES_LOG_PORT
 # (8793), STACK_ADAPTIVE_LOG_PORT (8795), STACK_TRIGGER_LOG_PORT (8794), STACK_START_TIMEOUT
@@ -16,14 +23,26 @@
 # (default $AIRFLOW_HOME/simple_auth_manager_passwords.json), written by the api-server.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+usage() { echo "usage: $0 start|plan [--standin|--no-standin] | stop | status" >&2; exit 2; }
 action="${1:-}"
+standin_choice=auto
 case "$action" in
-  start) "$here/setup.sh" ;;
-  stop | status) ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  start | plan)
+    case "${2:-}" in
+      "") ;;
+      --standin) standin_choice=yes ;;
+      --no-standin) standin_choice=no ;;
+      *) usage ;;
+    esac
+    [ $# -le 2 ] || usage ;;
+  stop | status) [ $# -eq 1 ] || usage ;;
+  *) usage ;;
 esac
+[ "$action" = start ] && "$here/setup.sh"
 . "$here/env.sh"
 cd "$PROJECT_ROOT"
+# Exported by env.sh into the Airflow URLs; psql and libpq-only clients read it from here.
+if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 
 : "${STACK_API_PORT:=8080}" "${STACK_FLOWER_PORT:=5555}" "${STACK_START_TIMEOUT:=240}"
 : "${STACK_SALES_LOG_PORT:=8793}" "${STACK_ADAPTIVE_LOG_PORT:=8795}" "${STACK_TRIGGER_LOG_PORT:=8794}"
@@ -36,12 +55,32 @@ export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="$STACK_TRIGGER_LOG_PORT"
 export AIRFLOW__CELERY__FLOWER_HOST="${AIRFLOW__CELERY__FLOWER_HOST:-127.0.0.1}"
 
 API="http://127.0.0.1:$STACK_API_PORT"
-T2A_PORT="$(python -c 'import os, urllib.parse as u; print(u.urlsplit(os.environ["T2A_API_URL"]).port or 80)')"
+t2a_where="$(python -c '
+import os, urllib.parse as u
+url = u.urlsplit(os.environ["T2A_API_URL"])
+print(url.hostname or "-", url.port or (443 if url.scheme == "https" else 80))')"
+read -r T2A_HOST T2A_PORT <<<"$t2a_where"
 LOGS="$AIRFLOW_HOME/logs/stack"
 RUN="$AIRFLOW_HOME/run"
 HOST="$(python -c 'import socket; print(socket.gethostname())')"
+
+case "$T2A_HOST" in 127.0.0.1 | localhost) t2a_local=1 ;; *) t2a_local=0 ;; esac
+case "$standin_choice" in
+  yes)
+    if [ "$t2a_local" = 0 ]; then
+      echo "[stack] --standin: T2A_API_URL=$T2A_API_URL is not on this host (127.0.0.1, localhost)" >&2; exit 2
+    fi
+    STANDIN=1 ;;
+  no) STANDIN=0 ;;
+  auto) STANDIN="$t2a_local" ;;
+esac
 # Start order; stop goes the other way round in two phases (see stop).
-COMPONENTS=(t2a-standin api-server scheduler dag-processor triggerer worker-sales worker-adaptive flower)
+COMPONENTS=(api-server scheduler dag-processor triggerer worker-sales worker-adaptive flower)
+[ "$STANDIN" = 1 ] && COMPONENTS=(t2a-standin "${COMPONENTS[@]}")
+# `status` reports what the running stack was started with (start records it).
+if [ "$action" = status ] && [ -s "$RUN/components" ]; then
+  read -r -a COMPONENTS < "$RUN/components"
+fi
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 pidfile() { echo "$RUN/$1.pid"; }
@@ -136,10 +175,11 @@ start_all() {
   for name in "${COMPONENTS[@]}"; do
     if is_up "$name"; then log "$name is already running (scripts/stack.sh stop first)"; exit 1; fi
   done
-  local p
-  for p in "t2a-standin:$T2A_PORT" "api-server:$STACK_API_PORT" "flower:$STACK_FLOWER_PORT" \
+  local p ports=("api-server:$STACK_API_PORT" "flower:$STACK_FLOWER_PORT" \
       "worker-sales log server:$STACK_SALES_LOG_PORT" "worker-adaptive log server:$STACK_ADAPTIVE_LOG_PORT" \
-      "triggerer log server:$STACK_TRIGGER_LOG_PORT"; do
+      "triggerer log server:$STACK_TRIGGER_LOG_PORT")
+  [ "$STANDIN" = 1 ] && ports=("t2a-standin:$T2A_PORT" "${ports[@]}")
+  for p in "${ports[@]}"; do
     port_busy "${p##*:}" && busy+=("${p%:*} port ${p##*:}")
   done
   if [ ${#busy[@]} -gt 0 ]; then
@@ -147,12 +187,17 @@ start_all() {
   fi
   mkdir -p "$LOGS" "$RUN"
   rm -f "$RUN"/*.pid
+  echo "${COMPONENTS[*]}" > "$RUN/components"
   local t0 deadline
   t0="$(date +%s)"; deadline=$((t0 + STACK_START_TIMEOUT))
   started=()
 
-  launch t2a-standin; started+=(t2a-standin)
-  wait_until "the T2A stand-in on port $T2A_PORT" "$deadline" http_answers "http://127.0.0.1:$T2A_PORT/"
+  if [ "$STANDIN" = 1 ]; then
+    launch t2a-standin; started+=(t2a-standin)
+    wait_until "the T2A stand-in on port $T2A_PORT" "$deadline" http_answers "http://127.0.0.1:$T2A_PORT/"
+  else
+    log "T2A_API_URL=$T2A_API_URL: using that T2A, no stand-in started"
+  fi
   # Workers and the scheduler talk to the api-server: it comes first and must answer.
   launch api-server; started+=(api-server)
   wait_until "the api-server's execution API" "$deadline" http_ok "$API/execution/health"
@@ -167,7 +212,7 @@ start_all() {
   cat <<EOF
 Airflow UI:  $API/  (user admin; password: the "admin" entry of $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE)
 Flower:      http://127.0.0.1:$STACK_FLOWER_PORT/
-T2A:         $T2A_API_URL (stand-in)
+T2A:         $T2A_API_URL ($([ "$STANDIN" = 1 ] && echo stand-in || echo "external; no stand-in started"))
 Workers:     sales@$HOST (queues default,sales_org; concurrency $MAX_WORKERS_SALES), adaptive@$HOST (adaptive_card; $MAX_WORKERS_ADAPTIVE)
 Logs:        $LOGS/   Stop: scripts/stack.sh stop
 EOF
@@ -219,7 +264,7 @@ stop_all() {
     stray="$(leftovers)"
     if [ -n "$stray" ]; then log "still running after KILL: $(echo $stray)"; return 1; fi
   fi
-  rm -f "$RUN"/*.pid
+  rm -f "$RUN"/*.pid "$RUN/components"
   log "stopped; no process of this stack ($AIRFLOW_HOME) is left"
 }
 
@@ -235,8 +280,14 @@ status_all() {
   return $((down * 3))
 }
 
+plan() {  # what start would run: "<component> <command>" a line (T2A_API_URL, flags and knobs applied)
+  local name
+  for name in "${COMPONENTS[@]}"; do printf '%s %s\n' "$name" "$(command_of "$name")"; done
+}
+
 case "$action" in
   start) start_all ;;
+  plan) plan ;;
   stop) stop_all ;;
   status) status_all ;;
 esac

@@ -1,9 +1,11 @@
 """The local scripts on a stock machine: PostgreSQL with a password, no browser for the demo,
-and progress while the DAG runs.
+progress while the DAG runs, and a stack that starts the T2A stand-in only when T2A_API_URL
+names it.
 
 The demo runs for real in a world of its own: a throw-away PostgreSQL cluster that requires a
 password (scram-sha-256; no PGPASSWORD given, only DB_PASSWORD), a private Redis, its own
-AIRFLOW_HOME, stand-in port and staging folder.
+AIRFLOW_HOME, stand-in port and staging folder. stack.sh is only planned (`stack.sh plan`),
+never started here (tests/system starts it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import ROOT
 
@@ -163,3 +166,61 @@ def test_only_the_tests_install_a_browser():
     test_sh = (SCRIPTS / "test.sh").read_text(encoding="utf-8")
     install = test_sh.index("apt-get install -y -qq chromium fonts-noto-cjk")
     assert install < test_sh.index("python -m pytest"), "test.sh must install the browser before pytest"
+
+
+def _plan(*args: str, **settings: str) -> subprocess.CompletedProcess:
+    env = _clean_env(AIRFLOW_HOME=tempfile.gettempdir() + "/acp-plan-home", **settings)
+    return subprocess.run(
+        [SCRIPTS / "stack.sh", "plan", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def _planned(result: subprocess.CompletedProcess) -> dict[str, str]:
+    assert result.returncode == 0, result.stderr
+    return dict(line.split(" ", 1) for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "standin_port"),
+    [
+        (None, (), 8765),  # env.sh's local default
+        ("http://127.0.0.1:9911", (), 9911),
+        ("http://localhost:8765/", (), 8765),
+        ("https://t2a.example.com", (), None),  # a real T2A: no stand-in
+        ("http://10.1.2.3:8765", (), None),
+        ("http://127.0.0.1:8765", ("--no-standin",), None),  # a real T2A tunnelled to this host
+        ("http://localhost:7000", ("--standin",), 7000),
+    ],
+)
+def test_stack_starts_the_standin_only_when_t2a_api_url_names_it(url, args, standin_port):
+    planned = _planned(_plan(*args, **({"T2A_API_URL": url} if url else {})))
+    assert {
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+        "worker-sales",
+        "worker-adaptive",
+        "flower",
+    } <= set(planned)
+    if standin_port is None:
+        assert "t2a-standin" not in planned
+    else:
+        assert planned["t2a-standin"].split() == [
+            "python", "-m", "t2a_standin", "--host", "127.0.0.1", "--port", str(standin_port), "--token-env", "T2A_TOKEN",
+        ]  # fmt: skip
+
+
+def test_stack_refuses_a_standin_for_a_remote_t2a():
+    refused = _plan("--standin", T2A_API_URL="https://t2a.example.com")
+    assert refused.returncode == 2 and "not on this host" in refused.stderr
+    assert _plan("--standby").returncode == 2
+
+
+def test_stack_and_compose_name_the_workers_alike():
+    planned = _planned(_plan())
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))["services"]
+    for worker in ("worker-sales", "worker-adaptive"):
+        stack_name = re.search(r"--celery-hostname (\S+)", planned[worker]).group(1)
+        compose_name = re.search(r"--celery-hostname (\S+)", compose[worker]["command"]).group(1)
+        assert stack_name == compose_name, (worker, stack_name, compose_name)
