@@ -4,8 +4,8 @@ The pipeline must work against any server that follows docs/contracts/t2a-api.md
 one speaks exactly that page, quirks included (content JSON inside a string, a leading BOM,
 no-break spaces in header names, three spellings of "no rows"), validates requests as
 strictly as the contract allows, and can be told at run time to misbehave (error statuses,
-malformed bodies, delays, dropped connections) so retries and error handling are tested
-end to end rather than against mocks.
+malformed bodies, valid but extreme data, delays, dropped connections) so retries and error
+handling are tested end to end rather than against mocks.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ WIRE_HEADERS: dict[str, dict[str, str]] = {
 EMPTY_FORMS = ("", "{}", "[]")
 BOM = "\ufeff"
 
-FAULT_KINDS = ("status", "malformed", "delay", "drop")
+FAULT_KINDS = ("status", "malformed", "extreme", "delay", "drop")
 MALFORMED_VARIANTS = (
     "not_json",
     "content_not_json",
@@ -66,6 +66,16 @@ MALFORMED_VARIANTS = (
     "lone_surrogate",  # a code written as "\ud800" (not valid Unicode)
     "unsafe_org",  # SALES_ORG_LIST: an org code "../etc" that must never reach a path
 )
+# Kind "extreme": answers that still follow the contract to the letter, with data at an
+# extreme the pipeline must handle downstream (not as a fetch failure).
+EXTREME_VARIANTS = (
+    "huge_codes",  # every Material code of the answer padded to HUGE_CODE_CHARS characters
+)
+HUGE_CODE_CHARS = 6000
+# Only Material: account codes and product groups are what card_subscriber rows refer to, so
+# padding them would merely put the org's subscribers out of scope (empty cards, no error).
+# Material appears in SALES_ORG and ORDER_STATUS alike, so their join still matches.
+HUGE_CODE_COLUMNS = ("Material",)
 # Placeholders that break_table puts in cells and _raw_json_tokens turns into JSON text that
 # json.dumps cannot write itself.
 _RAW_TOKENS = {'"@@1e400@@"': "1e400", '"@@lone-surrogate@@"': '"\\ud800"'}
@@ -113,6 +123,10 @@ class FaultRule:
             (
                 rule.kind != "malformed" or rule.variant in MALFORMED_VARIANTS,
                 f"variant must be one of {MALFORMED_VARIANTS} for kind 'malformed'",
+            ),
+            (
+                rule.kind != "extreme" or rule.variant in EXTREME_VARIANTS,
+                f"variant must be one of {EXTREME_VARIANTS} for kind 'extreme'",
             ),
             (_is_number(rule.seconds) and rule.seconds >= 0, "seconds must be a number >= 0"),
             (rule.times is None or (_is_int(rule.times) and rule.times >= 1), "times must be an integer >= 1 or null"),
@@ -267,6 +281,21 @@ def break_table(variant: str, table: Table) -> Table:
     return Table(tuple(headers), rows)
 
 
+def stretch_table(variant: str, table: Table) -> Table:
+    """The table with valid but extreme data, as an extreme-data fault asks for."""
+    if variant != "huge_codes":
+        raise RequestError(500, f"unknown extreme variant {variant!r}")
+    columns = {i for i, header in enumerate(table.headers) if header in HUGE_CODE_COLUMNS}
+    rows = [[huge_code(cell) if i in columns else cell for i, cell in enumerate(row)] for row in table.rows]
+    return Table(table.headers, rows)
+
+
+def huge_code(code: str) -> str:
+    """``code`` padded to HUGE_CODE_CHARS characters; distinct codes stay distinct ('~' ends
+    the original code and never occurs in one)."""
+    return f"{code}~".ljust(HUGE_CODE_CHARS, "x")
+
+
 def raw_json_tokens(content: str) -> str:
     """Put the JSON that break_table's placeholders stand for into a rendered content string."""
     for placeholder, token in _RAW_TOKENS.items():
@@ -365,6 +394,8 @@ class StandinHandler(BaseHTTPRequestHandler):
             time.sleep(fault.seconds)
         dataset = self.server.state.dataset
         table = dataset.sales_org_list() if query == "SALES_ORG_LIST" else dataset.table(query, org, period)
+        if fault is not None and fault.kind == "extreme":
+            table = stretch_table(fault.variant, table)
         variant = fault.variant if fault is not None and fault.kind == "malformed" else None
         if variant == "not_json":
             return 200, None, partial(self._send, 200, b"<html><body>502 Bad Gateway</body></html>", "text/html")

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from t2a_standin import DataConfig, Dataset, preset, serve_in_thread
-from t2a_standin.server import render_content
+from t2a_standin.server import HUGE_CODE_CHARS, render_content
 from tests.support import ROOT
 
 TOKEN = "standin-" + secrets.token_urlsafe(18)
@@ -242,10 +242,40 @@ def test_malformed_variants_break_the_answer_as_named(api, standin):
     assert duplicated[-1] == duplicated[0] and len(duplicated) == len(clean["rows"]) + 1
 
 
+def test_extreme_huge_codes_pads_one_orgs_materials_and_stays_valid(api, standin):
+    """Valid per the contract (the client's own parser accepts it), unlike a malformed answer:
+    the org's Material codes, and nothing else, are HUGE_CODE_CHARS long and still distinct,
+    the same in SALES_ORG and ORDER_STATUS (their join still matches)."""
+    from include.t2a_client import parse_response
+
+    org, other = org_of(standin.dataset, "ordinary"), org_of(standin.dataset, "no_orders")
+    clean = {q: table_of(api(q, params_for(q, org))) for q in ("SALES_ORG", "SALES_TOTAL", "ORDER_STATUS")}
+    rule = {"org": org["code"], "kind": "extreme", "variant": "huge_codes"}
+    api.session.post(f"{api.base}/_admin/faults", json=[rule]).raise_for_status()
+    assert max(len(r[4]) for r in table_of(api("SALES_ORG", params_for("SALES_ORG", other)))["rows"]) < 100
+    materials = {}
+    for query in ("SALES_ORG", "SALES_TOTAL", "ORDER_STATUS"):
+        response = api(query, params_for(query, org))
+        extract = parse_response(response.content, query=query, org=org["code"])
+        assert len(extract.rows) == len(clean[query]["rows"]) > 0, query
+        headers = [h.replace("\u00a0", " ") for h in clean[query]["headers"]]
+        if "Material" not in headers:
+            assert table_of(response) == clean[query]
+            continue
+        m = headers.index("Material")
+        for got, was in zip(table_of(response)["rows"], clean[query]["rows"]):
+            assert len(got[m]) == HUGE_CODE_CHARS and got[m].startswith(was[m] + "~"), query
+            assert got[:m] + got[m + 1 :] == was[:m] + was[m + 1 :], query
+        materials[query] = {row[m] for row in table_of(response)["rows"]}
+        assert len(materials[query]) == len({row[m] for row in clean[query]["rows"]}), f"{query}: codes collided"
+    assert materials["ORDER_STATUS"] <= materials["SALES_ORG"]
+
+
 @pytest.mark.parametrize(
     "rule, problem",
     [
         ({"kind": "explode"}, "kind must be one of"),
+        ({"kind": "extreme", "variant": "not_json"}, "variant must be one of ('huge_codes',)"),
         ({"kind": "malformed", "variant": "garbled"}, "variant must be one of"),
         ({"kind": "status", "status": 200}, "status must be an integer 400-599"),
         ({"kind": "drop", "times": 0}, "times must be an integer >= 1 or null"),
