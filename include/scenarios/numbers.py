@@ -148,6 +148,8 @@ def fraction_ranks(values: list[Fraction]) -> np.ndarray:
     for start, end in itertools.pairwise(bounds):
         if end - start > 1:
             members = [values[i] for i in order[start:end]]
+            if all(member == members[0] for member in members):  # the usual tie: no hashing needed
+                continue
             position = {v: r for r, v in enumerate(sorted(set(members)))}
             within[start:end] = [position[v] for v in members]
     ranks = np.empty(len(values), dtype="int64")
