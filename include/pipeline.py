@@ -8,6 +8,7 @@ letters and the run goes on; anything else raises and is retried by Airflow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -296,6 +297,17 @@ def _org_context(plan_orgs: list[dict], merged: dict, interval_end: str) -> dict
     }
 
 
+def _texts(by_id: dict) -> dict[str, str]:
+    """Each value's canonical JSON, by key (page id or card id)."""
+    return {key: canonical_json(value) for key, value in by_id.items()}
+
+
+def _object_json(texts: dict[str, str]) -> str:
+    """canonical_json of the object whose values' canonical JSON texts are given: its keys in
+    the same (code point) order, so the text and its hash equal canonical_json's."""
+    return "{" + ",".join(f"{canonical_json(key)}:{texts[key]}" for key in sorted(texts)) + "}"
+
+
 def _render_key(scenario_id: str, locale: str, pages_json: str, context: dict, erp_base_url: str) -> str:
     """Everything a set of cards is rendered from, hashed."""
     inputs = [scenario_id, locale, pages_json, context, erp_base_url, renderer_fingerprint(scenario_id)]
@@ -319,8 +331,12 @@ def _dead_letter_scenario(pg, plan: dict, scenario_id: str, users: list[str], er
 def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> dict:
     """Run every scenario for one batch of subscribers and store their cards in one transaction.
 
-    Cards are rendered once per distinct input and locale. A rerun of the same interval whose
-    render inputs hash the same as the stored cards' skips rendering: unchanged is unchanged.
+    The engine computes pages once per audience (subscribers with identical inputs); only
+    pages with per-user fields (daily_brief's overview: display_name) differ between its
+    users. So the shared pages are serialized once per audience and their cards rendered
+    once per audience and locale, and only the per-user pages and cards per user; each
+    user's stored JSON is spliced from those texts. A rerun of the same interval whose render
+    inputs hash the same as a user's stored cards' skips that user: unchanged is unchanged.
     """
     started = time.monotonic()
     cfg = settings()
@@ -348,28 +364,39 @@ def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> di
         )
         for audience in audiences:
             card_context = {"sales_org_cd": audience.sales_org_cd, **context[audience.sales_org_cd]}
-            pages_json = canonical_json(audience.pages)
+            shared_json = _texts(audience.shared_pages)
             for locale in sorted({locale_of[u] for u in audience.user_ids}):
-                users = [u for u in audience.user_ids if locale_of[u] == locale]
-                key = _render_key(scenario_id, locale, pages_json, card_context, cfg.erp_base_url)
-                if all(stored.get(u) == key for u in users):
-                    skipped += len(users)
+                to_render = []
+                for user in (u for u in audience.user_ids if locale_of[u] == locale):
+                    personal = audience.personal_pages(user)
+                    pages_json = _object_json(shared_json | _texts(personal))
+                    key = _render_key(scenario_id, locale, pages_json, card_context, cfg.erp_base_url)
+                    if stored.get(user) == key:
+                        skipped += 1
+                    else:
+                        to_render.append((user, personal, pages_json, key))
+                if not to_render:
                     continue
-                try:
-                    cards = render_cards(
-                        scenario_id, audience.pages, locale, erp_base_url=cfg.erp_base_url, context=card_context
-                    )
-                except CardError as exc:
-                    dead += _dead_letter_scenario(pg, plan, scenario_id, users, str(exc))
-                    continue
-                cards_json = canonical_json(cards)
-                digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
-                rows.extend(
-                    card_store.results.CardRow(
-                        u, scenario_id, audience.sales_org_cd, pages_json, cards_json, digest, key
-                    )
-                    for u in users
+                cards_of = functools.partial(
+                    render_cards, scenario_id, locale=locale, erp_base_url=cfg.erp_base_url, context=card_context
                 )
+                try:
+                    shared_cards = _texts(cards_of(audience.shared_pages))
+                except CardError as exc:
+                    dead += _dead_letter_scenario(pg, plan, scenario_id, [u for u, *_ in to_render], str(exc))
+                    continue
+                for user, personal, pages_json, key in to_render:
+                    try:
+                        cards_json = _object_json(shared_cards | _texts(cards_of(personal)))
+                    except CardError as exc:
+                        dead += _dead_letter_scenario(pg, plan, scenario_id, [user], str(exc))
+                        continue
+                    digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
+                    rows.append(
+                        card_store.results.CardRow(
+                            user, scenario_id, audience.sales_org_cd, pages_json, cards_json, digest, key
+                        )
+                    )
     counts = card_store.results.store_cards(
         pg, rows, run_id=plan["run_id"], interval_end=interval_end, force=plan["force_rewrite"]
     )

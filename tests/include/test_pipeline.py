@@ -5,6 +5,7 @@ test Redis database — what each step returns and what it leaves behind."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from t2a_standin.server import serve_in_thread
 T1 = datetime(2026, 11, 26, 10, tzinfo=UTC)
 SUBSCRIBERS = 20
 PAGES = ["overview", "accounts", "product_groups", "operations"]
+DETAIL_PAGE = re.compile(r"(account_detail|product_group_detail|model_detail)_[1-9][0-9]*")
 
 
 @pytest.fixture
@@ -137,13 +139,15 @@ def test_every_task_in_order_serves_every_subscriber(world):
     ]
     stored = pg.get_records(
         "SELECT r.user_id, r.run_id, r.data_interval_end, r.sales_org_cd, s.sales_org_cd, r.pages, r.cards,"
-        " r.render_key IS NOT NULL FROM user_scenario_result r JOIN card_subscriber s USING (user_id)"
+        " r.render_key IS NOT NULL, s.display_name FROM user_scenario_result r JOIN card_subscriber s USING (user_id)"
     )
     assert len(stored) == SUBSCRIBERS
-    for user_id, run_id, interval_end, stored_org, org, pages, cards, keyed in stored:
+    for user_id, run_id, interval_end, stored_org, org, pages, cards, keyed, name in stored:
         assert (run_id, interval_end, stored_org, keyed) == ("run-1", T1, org, True), user_id
-        assert sorted(pages) == sorted(cards) == sorted(PAGES)
+        assert set(pages) == set(cards) and set(PAGES) <= set(pages)
+        assert all(DETAIL_PAGE.fullmatch(page_id) for page_id in set(pages) - set(PAGES)), sorted(pages)
         assert pages["overview"]["sales_org_cd"] == org and pages["overview"]["as_of"] == "2026-11-26T10:00:00+00:00"
+        assert pages["overview"]["display_name"] == name  # per user, also where inputs (and pages) are shared
     assert pg.get_first("SELECT count(*) FROM card_change_outbox WHERE published_at IS NULL")[0] == SUBSCRIBERS
     assert world.redis.xlen(change_events.STREAM) == 0  # nothing is announced before finalize
 
@@ -366,6 +370,21 @@ def test_interval_end_of_a_manual_run_is_its_run_after():
 def test_canonical_json_is_the_same_text_for_the_same_content():
     assert pipeline.canonical_json({"b": [1, {"é": None}], "a": 1.5}) == '{"a":1.5,"b":[1,{"é":null}]}'
     assert pipeline.canonical_json({"a": 1, "b": 2}) == pipeline.canonical_json({"b": 2, "a": 1})
+
+
+def test_a_users_json_spliced_from_shared_and_own_texts_is_canonical_json():
+    """run_scenarios serializes shared pages once per audience and splices each user's JSON:
+    it must be byte for byte what canonical_json of the whole would be (same content hash)."""
+    pages = {
+        "model_detail_10": {"b": [1.5, None]},
+        "overview": {"display_name": "김 / Kim", "z": {"é": 1}},
+        "accounts": [],
+        "model_detail_2": {},
+        "가": 1,
+        "Z": "x",
+    }
+    assert pipeline._object_json(pipeline._texts(pages)) == pipeline.canonical_json(pages)
+    assert pipeline._object_json({}) == pipeline.canonical_json({})
 
 
 def _faulty_t2a(monkeypatch, token: str, faults: list[dict]):
