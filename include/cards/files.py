@@ -32,13 +32,17 @@ class ScenarioSpec(NamedTuple):
       ``{field}`` segment is that page field's value;
     - ``optional``: fields a page (scope ``page``) or a list entry (``entries``) may lack;
       the view has them as null, so that templates can guard them with ``exists()``;
-    - ``lists``: list fields shown as rows of a few entries, the first ones only.
+    - ``lists``: list fields shown as rows of a few entries, the first ones only;
+    - ``page_keys``: page kind -> the field holding a page's key (the code it is about);
+    - ``back``: page kind -> the field whose first page id that kind's Back action opens.
     """
 
     formats: dict[str, str]
     erp_paths: dict[str, str]
     optional: dict[str, tuple[str, ...]]
     lists: dict[str, ListView]
+    page_keys: dict[str, str]
+    back: dict[str, str]
 
 
 @cache
@@ -84,4 +88,16 @@ def scenario_spec(scenario_dir: Path) -> ScenarioSpec:
         if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (first, per_row)):
             raise Problem(f"{path}: list {name!r} needs whole numbers above 0 for 'first' and 'per_row'")
         lists[name] = ListView(first, per_row)
-    return ScenarioSpec(formats, erp_paths, {scope: tuple(optional.get(scope, ())) for scope in OPTIONAL_SCOPES}, lists)
+    names = {}
+    for section in ("page_keys", "back"):
+        names[section] = raw.get(section, {})
+        if not isinstance(names[section], dict) or not all(isinstance(v, str) for v in names[section].values()):
+            raise Problem(f"{path}: '{section}' must map page kinds to field names")
+    return ScenarioSpec(
+        formats,
+        erp_paths,
+        {scope: tuple(optional.get(scope, ())) for scope in OPTIONAL_SCOPES},
+        lists,
+        names["page_keys"],
+        names["back"],
+    )

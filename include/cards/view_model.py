@@ -10,6 +10,9 @@ What scenario.json declares (``files.ScenarioSpec``) shapes the view:
   (``[{"entries": [...], "fill": [{}, ...]}, ...]``; ``fill`` has an empty object for each
   place the last row leaves empty, so that its columns keep the others' widths), and as
   ``x_more``, the number of entries left out as a count field, or null when none are;
+- ``back`` (pages of a kind with a ``back`` rule): the Back action's target, ``[]`` or
+  ``[{"page_id": the rule's field's first page id, "key": that page's key}]``; a page's key
+  comes from ``page_keys`` (see ``page_keys()``), null when the caller did not pass them;
 - ``erp_url`` is the page's ERP link; ``has_figures`` is false when the page holds no
   non-zero number and no list row with figures (the honest "no data" state), and
   ``has_figures_in`` says the same of each of the page's fields (``has_figures_in.orders``
@@ -27,7 +30,7 @@ from include.cards.errors import Problem
 from include.cards.files import ScenarioSpec
 from include.cards.formatting import Formatter, is_number
 
-VIEW_KEYS = ("labels", "erp_url", "has_figures", "has_figures_in")
+VIEW_KEYS = ("labels", "erp_url", "has_figures", "has_figures_in", "back")
 _NUMBERED_PAGE = re.compile(r"(.+)_\d+")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
@@ -39,6 +42,7 @@ def view_model(
     labels: dict,
     locale: str,
     erp_base_url: str,
+    page_keys: Mapping[str, str] | None = None,
 ) -> dict:
     formats, optional_in_entries, lists = spec.formats, spec.optional["entries"], spec.lists
     formatter = Formatter(locale, page_data.get("currency"), labels)
@@ -97,10 +101,33 @@ def view_model(
     for name in spec.optional["page"]:
         view.setdefault(name, None)
     add_list_views(view, "")
+    back_field = spec.back.get(page_kind(page_id))
+    if back_field is not None:
+        targets = page_data.get(back_field) or []
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise Problem(f"field {back_field} must be a list of page ids for the Back action, got {targets!r}")
+        view["back"] = [{"page_id": targets[0], "key": (page_keys or {}).get(targets[0])}] if targets else []
     view["erp_url"] = erp_url(erp_base_url, spec.erp_paths, page_id, page_data)
     view["has_figures"] = any(has_figures_in.values())
     view["has_figures_in"] = has_figures_in
     return view
+
+
+def page_kind(page_id: str) -> str:
+    """``account_detail_3`` → ``account_detail``; a page id without a number is its own kind."""
+    numbered = _NUMBERED_PAGE.fullmatch(page_id)
+    return numbered.group(1) if numbered else page_id
+
+
+def page_keys(spec: ScenarioSpec, pages: Mapping[str, Any]) -> dict[str, str]:
+    """Each page's key (docs/contracts/daily-brief.md, "A page's key"): page id -> the code
+    of its kind's ``page_keys`` field. Only pages of those kinds have one."""
+    keys = {}
+    for page_id, page in pages.items():
+        field = spec.page_keys.get(page_kind(page_id))
+        if field is not None and isinstance(page, Mapping) and isinstance(page.get(field), str):
+            keys[page_id] = page[field]
+    return keys
 
 
 def erp_url(base: str, erp_paths: dict[str, str], page_id: str, page_data: Mapping[str, Any]) -> str:
@@ -112,8 +139,7 @@ def erp_url(base: str, erp_paths: dict[str, str], page_id: str, page_data: Mappi
     parts = urlsplit(base) if isinstance(base, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise Problem(f"erp_base_url {base!r} must be an http(s) URL without query or fragment")
-    numbered = _NUMBERED_PAGE.fullmatch(page_id)
-    path = erp_paths.get(page_id, erp_paths.get(numbered.group(1)) if numbered else None)
+    path = erp_paths.get(page_id, erp_paths.get(page_kind(page_id)))
     if not isinstance(path, str):
         raise Problem(f"scenario.json has no ERP path for page {page_id!r}")
     org, period = page_data.get("sales_org_cd"), page_data.get("period")

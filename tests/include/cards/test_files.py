@@ -14,7 +14,7 @@ from tests.include.cards.pages import ERP, PAGE_IDS, context, make_pages
 
 
 def test_the_real_daily_brief_files():
-    formats, erp_paths, optional, lists = scenario_spec(TEMPLATES_ROOT / "daily_brief")
+    formats, erp_paths, optional, lists, page_keys, back = scenario_spec(TEMPLATES_ROOT / "daily_brief")
     # list pages by id, detail pages by kind, their code one segment (docs/contracts/daily-brief.md, ERP links)
     assert list(erp_paths) == [*PAGE_IDS, "account_detail", "product_group_detail", "model_detail"]
     assert erp_paths["product_groups"] == "brief/product-groups"
@@ -30,6 +30,13 @@ def test_the_real_daily_brief_files():
     assert set(optional["page"]) == {"display_name", "total_yoy", "account_list", "total_est_sales"}
     assert optional["entries"] == ("page",)
     assert lists == {"account_list": ListView(first=50, per_row=3)}  # "the first 50, then +N more"
+    # a page's key and where a model page's Back goes (docs/contracts/daily-brief.md, Navigation)
+    assert page_keys == {
+        "account_detail": "account",
+        "product_group_detail": "product_group",
+        "model_detail": "material",
+    }
+    assert back == {"model_detail": "linked_from"}
     for locale in SUPPORTED_LOCALES:
         assert load_json_object(TEMPLATES_ROOT / "daily_brief" / f"labels.{locale}.json")["not_available"]
     for page_id in PAGE_IDS:
@@ -75,6 +82,8 @@ def test_a_file_that_is_not_a_json_object_is_named(tmp_path):
             "list 'xs' needs whole numbers above 0 for 'first' and 'per_row'",
         ),
         ({"erp_paths": {}, "lists": {"xs": 50}}, "list 'xs' needs whole numbers above 0 for 'first' and 'per_row'"),
+        ({"erp_paths": {}, "page_keys": ["account"]}, "'page_keys' must map page kinds to field names"),
+        ({"erp_paths": {}, "back": {"model_detail": 0}}, "'back' must map page kinds to field names"),
     ],
 )
 def test_a_bad_scenario_json_is_named(tmp_path, spec, expected):

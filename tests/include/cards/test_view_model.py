@@ -10,7 +10,7 @@ import pytest
 from include.cards import CardError, render_page_card
 from include.cards.errors import Problem
 from include.cards.files import ListView, ScenarioSpec
-from include.cards.view_model import erp_url, view_model
+from include.cards.view_model import erp_url, page_keys, view_model
 from tests.include.cards.pages import ERP, context, make_pages, texts, write_template
 
 SPEC = ScenarioSpec(
@@ -18,6 +18,8 @@ SPEC = ScenarioSpec(
     {"overview": "brief", "accounts": "brief/accounts", "model_detail": "orders/materials/{material}"},
     {"page": ("display_name",), "entries": ("page",)},
     {"codes": ListView(first=5, per_row=2)},
+    {"account_detail": "account", "model_detail": "material"},
+    {"model_detail": "linked_from"},
 )
 
 
@@ -198,3 +200,28 @@ def test_detail_pages_link_into_the_erp_by_kind_with_their_code_as_one_segment()
         erp_url(ERP, SPEC.erp_paths, "model_detail_1", context())
     with pytest.raises(Problem, match=r"^scenario.json has no ERP path for page 'account_detail_1'$"):
         erp_url(ERP, SPEC.erp_paths, "account_detail_1", context())
+
+
+def test_page_keys_are_the_codes_detail_pages_are_about():
+    pages = {
+        "overview": {"account_list": []},
+        "account_detail_1": {"account": "5009095"},
+        "model_detail_3": {"material": "WF45B6300AP/US"},
+        "product_group_detail_1": {"product_group": "TV"},  # no page_keys rule in SPEC
+    }
+    assert page_keys(SPEC, pages) == {"account_detail_1": "5009095", "model_detail_3": "WF45B6300AP/US"}
+
+
+def test_a_model_pages_back_opens_the_first_page_linking_it_with_that_pages_key():
+    page = {**context(), "material": "M1", "linked_from": ["account_detail_2", "product_group_detail_1"]}
+    keys = {"account_detail_2": "5009095"}
+    view = view_model(page, "model_detail_4", SPEC, {}, "en-US", ERP, keys)
+    assert view["back"] == [{"page_id": "account_detail_2", "key": "5009095"}]
+    # without the pages' keys the target stays right, its key unknown
+    assert view_model(page, "model_detail_4", SPEC, {}, "en-US", ERP)["back"] == [
+        {"page_id": "account_detail_2", "key": None}
+    ]
+    assert view_model({**page, "linked_from": []}, "model_detail_4", SPEC, {}, "en-US", ERP)["back"] == []
+    assert "back" not in view_model(context(), "overview", SPEC, {}, "en-US", ERP)  # no rule for its kind
+    with pytest.raises(Problem, match=r"^field linked_from must be a list of page ids for the Back action"):
+        view_model({**page, "linked_from": "account_detail_2"}, "model_detail_4", SPEC, {}, "en-US", ERP)
