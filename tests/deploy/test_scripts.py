@@ -154,7 +154,16 @@ def test_demo_runs_on_a_postgresql_that_requires_a_password(password_postgres, p
     progress = re.findall(r"^\[demo\] +(\d+)s  (\S+), (\d+) task\(s\) done$", demo.stdout, re.M)
     assert progress, f"no progress line while `airflow dags test` ran:\n{demo.stdout[-3000:]}"
     assert re.search(r"^\[demo\] the DAG run ended in \d+s$", demo.stdout, re.M)
-    assert '"type": "AdaptiveCard"' in demo.stdout, "the demo did not print a card"
+    card = demo.stdout.split("[demo] one card, as the Teams bot reads it:", 1)
+    assert len(card) == 2 and card[1].strip(), "the demo did not print a card"
+    psql = ["psql", "-w", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "adaptive_card_db", "-tAc"]
+    written = subprocess.run(
+        [*psql, "SELECT count(*) FROM user_scenario_result"],
+        env={**_clean_env(), "PGPASSWORD": password},
+        capture_output=True,
+        text=True,
+    )
+    assert written.returncode == 0 and int(written.stdout) > 0, written
 
 
 def test_only_the_tests_install_a_browser():
