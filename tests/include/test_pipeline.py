@@ -18,6 +18,8 @@ from include.t2a_client import reporting_period
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset, preset
 from t2a_standin.server import serve_in_thread
+from tests.support.daily_brief_reference import reference_pages
+from tests.support.t2a_reader import t2a_inputs
 
 T1 = datetime(2026, 11, 26, 10, tzinfo=UTC)
 SUBSCRIBERS = 20
@@ -148,6 +150,14 @@ def test_every_task_in_order_serves_every_subscriber(world):
         assert all(DETAIL_PAGE.fullmatch(page_id) for page_id in set(pages) - set(PAGES)), sorted(pages)
         assert pages["overview"]["sales_org_cd"] == org and pages["overview"]["as_of"] == "2026-11-26T10:00:00+00:00"
         assert pages["overview"]["display_name"] == name  # per user, also where inputs (and pages) are shared
+    # every stored page, display_name included, is the contract's plain reading of T2A's data
+    data, contexts = t2a_inputs(T1.isoformat())
+    for user_id, org, accounts, groups, name, pages in pg.get_records(
+        "SELECT s.user_id, s.sales_org_cd, s.accounts, s.product_groups, s.display_name, r.pages"
+        " FROM card_subscriber s JOIN user_scenario_result r USING (user_id)"
+    ):
+        subscriber = {"sales_org_cd": org, "accounts": accounts, "product_groups": groups, "display_name": name}
+        assert pages == reference_pages(subscriber, data, contexts[org]), user_id
     assert pg.get_first("SELECT count(*) FROM card_change_outbox WHERE published_at IS NULL")[0] == SUBSCRIBERS
     assert world.redis.xlen(change_events.STREAM) == 0  # nothing is announced before finalize
 
