@@ -2,8 +2,13 @@
 a smoke test. One entry point (``python -m include.ops.cli`` or ``scripts/acp``), one
 subcommand per job, ``--help`` on each.
 
-It reads the card store (connection ``card_store``), the Celery broker and the Airflow
-configuration of the environment it runs in (``. scripts/env.sh`` locally).
+It reads the card store (connection ``card_store``), the Celery broker, the change stream
+(connection ``redis_default``) and the Airflow configuration of the environment it runs in
+(``. scripts/env.sh`` locally).
+
+Whatever comes from the card store, T2A, Redis or Airflow is printed as plain text, never as
+rich markup (``[red]x[/red]`` in a dead letter's error prints as it is): the console has
+markup and emoji codes off, and styled parts are built as ``Text`` (``card_text.plain``).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from include import card_store
+from include import card_store, change_events
 from include.cards import CARD_VERSION
 from include.config import SUPPORTED_LOCALES, settings
 from include.ops import card_reads, dead_letters
+from include.ops.card_text import plain, render_card
 from include.ops.run_starters import AirflowApi, RunStartError, dags_test, starter_from_env
 from include.t2a_client import T2AClient, T2AError
 
@@ -32,10 +39,20 @@ QUEUES = ("default", "sales_org", "adaptive_card")
 # Celery's Redis transport keeps each priority level of a queue in its own list.
 _PRIORITY_SEP = "\x06\x16"
 PING_TIMEOUT = 1.0
+REDIS_TIMEOUT = 3.0
+# A stream this full is trimmed on the next writes: a consumer this far behind loses events.
+STREAM_NEAR_FULL = 0.9
+CARD_WIDTH = 100  # columns at most for a card (Teams shows them about 400 px wide)
 ROOT = Path(__file__).resolve().parents[2]
 
-# Piped output keeps whole rows (rich would wrap at 80 columns).
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+# Piped output keeps whole rows (rich would wrap at 80 columns). No markup, no emoji codes:
+# text from the card store or T2A is printed as it is (styled parts are Text objects).
+console = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line of literal parts, each a string or (string, style)."""
+    return Text.assemble(*(plain(p) if isinstance(p, str) else plain(*p) for p in parts))
 
 
 class OpsError(Exception):
@@ -79,11 +96,71 @@ def workers_online(timeout: float = PING_TIMEOUT) -> list[str]:
     return sorted(name for reply in replies for name in reply)
 
 
+def outbox_state(pg) -> dict[str, Any]:
+    """The change outbox: events waiting to be published (how many, the oldest) and the
+    published ones still kept (pruned after OUTBOX_RETENTION_HOURS)."""
+    with card_store.transaction(pg) as cur:
+        cur.execute(
+            "SELECT count(*) FILTER (WHERE published_at IS NULL),"
+            " min(created_at) FILTER (WHERE published_at IS NULL),"
+            " extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)),"
+            " count(*) FILTER (WHERE published_at IS NOT NULL)"
+            " FROM card_change_outbox"
+        )
+        unpublished, oldest, age, kept = cur.fetchone()
+    return {
+        "unpublished": unpublished,
+        "oldest_unpublished_at": oldest,
+        "oldest_unpublished_age_seconds": None if age is None else round(float(age), 1),
+        "published_kept": kept,
+        "retention_hours": settings().outbox_retention_hours,
+    }
+
+
+def stream_state(redis_conn_id: str) -> dict[str, Any]:
+    """The change stream's length against its MAXLEN and its consumer groups' lag (Redis 7)."""
+    from airflow.providers.redis.hooks.redis import RedisHook
+
+    client = RedisHook(redis_conn_id=redis_conn_id).get_conn()
+    # RedisHook sets no timeouts: an unreachable Redis must not hang `acp status`.
+    client.connection_pool.connection_kwargs.update(socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+    state: dict[str, Any] = {
+        "name": change_events.STREAM,
+        "length": client.xlen(change_events.STREAM),
+        "maxlen": change_events.STREAM_MAXLEN,
+        "groups": [],
+    }
+    if client.exists(change_events.STREAM):
+        state["groups"] = [
+            {
+                "name": _text(group.get("name")),
+                "consumers": group.get("consumers"),
+                "pending": group.get("pending"),
+                "lag": group.get("lag"),
+            }
+            for group in client.xinfo_groups(change_events.STREAM)
+        ]
+    return state
+
+
+def _text(value: Any) -> Any:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def status_report(pg, runs: int) -> dict[str, Any]:
     report: dict[str, Any] = {
         "runs": card_store.runs.recent_runs(pg, runs),
         "open_dead_letters": open_dead_letters_by_stage(pg),
+        "outbox": outbox_state(pg),
     }
+    redis_conn_id = settings().redis_conn_id
+    try:
+        report["stream"] = stream_state(redis_conn_id)
+    except Exception as exc:  # Redis down is a finding to report, not a crash
+        report["stream"] = {
+            "name": change_events.STREAM,
+            "error": f"Redis (connection {redis_conn_id}) unreachable: {exc}",
+        }
     url = broker_url()
     try:
         report["queues"] = queue_depths(url)
@@ -107,10 +184,50 @@ def _redact(url: str) -> str:
     )
 
 
+def _age(seconds: float) -> str:
+    """3 s, 12 min, 2 h 05 min, 3 d 4 h."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def outbox_line(outbox: dict[str, Any]) -> Text:
+    kept = f"{outbox['published_kept']:,} published kept ({outbox['retention_hours']:g} h)"
+    if not outbox["unpublished"]:
+        return styled("change outbox: nothing waiting; ", kept)
+    return styled(
+        "change outbox: ",
+        (f"{outbox['unpublished']:,} unpublished", "bold yellow"),
+        f", the oldest {_age(outbox['oldest_unpublished_age_seconds'])} old; ",
+        kept,
+    )
+
+
+def stream_line(stream: dict[str, Any]) -> Text:
+    if "error" in stream:
+        return styled(f"change stream {stream['name']}: ", (stream["error"], "red"))
+    entries = f"{stream['length']:,} entr{'y' if stream['length'] == 1 else 'ies'}"
+    line = styled(f"change stream {stream['name']}: {entries} (MAXLEN ~{stream['maxlen']:,})")
+    if stream["length"] >= STREAM_NEAR_FULL * stream["maxlen"]:
+        line.append_text(
+            plain(" — near MAXLEN: entries are being trimmed; a consumer this far behind loses events", "bold red")
+        )
+    for group in stream["groups"]:
+        line.append_text(plain(f"; group {group['name']}: lag {group['lag']}, pending {group['pending']}"))
+    if not stream["groups"]:
+        line.append_text(plain("; no consumer group"))
+    return line
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     report = status_report(card_store.hook(), args.runs)
     if args.json:
-        print(json.dumps(card_reads.jsonable(report), indent=2))
+        print(json.dumps(card_reads.jsonable(report), ensure_ascii=False, indent=2))
         return 0
     table = Table(title=f"last {args.runs} pipeline runs")
     for column in (
@@ -128,27 +245,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     for run in report["runs"]:
         took = f"{(run['finished_at'] - run['started_at']).total_seconds():.0f}s" if run["finished_at"] else "running"
         table.add_row(
-            run["run_id"],
-            run["status"],
-            f"{run['data_interval_end']:%Y-%m-%d %H:%M}",
-            took,
-            f"{run['orgs_fetched']}/{run['orgs_failed']}/{run['orgs_fallback']}",
-            str(run["subscribers_served"]),
-            str(run["cards_written"]),
-            str(run["cards_unchanged"]),
-            str(run["dead_letters"]),
+            *map(
+                plain,
+                (
+                    run["run_id"],
+                    run["status"],
+                    f"{run['data_interval_end']:%Y-%m-%d %H:%M}",
+                    took,
+                    f"{run['orgs_fetched']}/{run['orgs_failed']}/{run['orgs_fallback']}",
+                    run["subscribers_served"],
+                    run["cards_written"],
+                    run["cards_unchanged"],
+                    run["dead_letters"],
+                ),
+            )
         )
-    console.print(table if report["runs"] else "no pipeline run recorded yet")
+    console.print(table if report["runs"] else plain("no pipeline run recorded yet"))
     letters = report["open_dead_letters"]
-    console.print("open dead letters: " + (", ".join(f"{s} {n}" for s, n in letters.items()) or "none"))
+    console.print(plain("open dead letters: " + (", ".join(f"{s} {n}" for s, n in letters.items()) or "none")))
+    console.print(outbox_line(report["outbox"]))
+    console.print(stream_line(report["stream"]))
     queues = report["queues"]
     console.print(
-        "celery queues: "
-        + (queues["error"] if "error" in queues else ", ".join(f"{q} {n} waiting" for q, n in queues.items()))
+        plain(
+            "celery queues: "
+            + (queues["error"] if "error" in queues else ", ".join(f"{q} {n} waiting" for q, n in queues.items()))
+        )
     )
     workers = report["workers"]
     console.print(
-        "workers online: " + (workers["error"] if isinstance(workers, dict) else ", ".join(workers) or "none")
+        plain("workers online: " + (workers["error"] if isinstance(workers, dict) else ", ".join(workers) or "none"))
     )
     return 0
 
@@ -157,6 +283,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cards(args: argparse.Namespace) -> int:
+    """A user's stored cards as they read (rendered for the terminal), or as JSON.
+
+    Without --page: the overview of each scenario and the list of its other pages; --page P:
+    that page's card; --all-pages: every page, in the scenario's order. --json: everything
+    stored (with --page: that card's JSON alone, what the bot sends to Teams).
+    """
+    if args.page and args.all_pages:
+        raise OpsError("give --page or --all-pages, not both")
     try:
         view = card_reads.user_cards(card_store.hook(), args.user_id)
     except card_reads.NotFound as exc:
@@ -173,33 +307,68 @@ def cmd_cards(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise OpsError(str(exc)) from None
-        if args.page:
-            if args.page not in result["cards"]:
-                raise OpsError(
-                    f"user {args.user_id} scenario {result['scenario_id']} has no page {args.page!r};"
-                    f" pages: {', '.join(result['cards'])}"
-                )
-            result["cards"] = {args.page: result["cards"][args.page]}
+        if args.page and args.page not in result["cards"]:
+            raise OpsError(
+                f"user {args.user_id} scenario {result['scenario_id']} has no page {args.page!r};"
+                f" pages: {', '.join(result['cards'])}"
+            )
     if args.json:
-        print(json.dumps(card_reads.jsonable({**view, "results": results}), ensure_ascii=False, indent=2))
-        return 0
+        return _print_cards_json(args, view, results)
     if subscriber:
         console.print(
-            f"{subscriber['user_id']} {subscriber['display_name']} ({subscriber['locale']}),"
-            f" sales org {subscriber['sales_org_cd']}{'' if subscriber['active'] else ', INACTIVE'}"
+            styled(
+                (f"{subscriber['user_id']} {subscriber['display_name']}", "bold"),
+                f" ({subscriber['locale']}), sales org {subscriber['sales_org_cd']}",
+                ("" if subscriber["active"] else ", INACTIVE", "bold red"),
+            )
         )
     else:
-        console.print(f"{args.user_id}: no longer a subscriber; stored cards follow")
+        console.print(plain(f"{args.user_id}: no longer a subscriber; stored cards follow"))
     if not results:
-        console.print("no stored cards")
+        console.print(plain("no stored cards"))
+    width = min(console.width, CARD_WIDTH)
     for r in results:
         console.print(
-            f"[bold]{r['scenario_id']}[/bold]: sales org {r['sales_org_cd']}, run {r['run_id']},"
-            f" data as of {r['data_interval_end']:%Y-%m-%d %H:%M %Z}, updated {r['updated_at']:%Y-%m-%d %H:%M},"
-            f" pages {', '.join(r['cards'])} (locale {locale})"
+            styled(
+                (r["scenario_id"], "bold"),
+                f": sales org {r['sales_org_cd']}, run {r['run_id']},"
+                f" data as of {r['data_interval_end']:%Y-%m-%d %H:%M %Z}, updated {r['updated_at']:%Y-%m-%d %H:%M},"
+                f" locale {locale}{'' if locale == (subscriber or {}).get('locale') else ' (rendered now)'}",
+            )
         )
-        if args.page:
-            print(json.dumps(r["cards"][args.page], ensure_ascii=False, indent=2))
+        shown = _pages_to_show(args, r["cards"])
+        for page_id in shown:
+            console.print(render_card(r["cards"][page_id], title=f"{r['scenario_id']} / {page_id}", width=width))
+        others = [page_id for page_id in r["cards"] if page_id not in shown]
+        if others:
+            console.print(
+                plain(
+                    f"other pages: {', '.join(others)} (acp cards {args.user_id} --page <page>;"
+                    " --all-pages for every one; --json for the card JSON)",
+                    "dim",
+                )
+            )
+    return 0
+
+
+def _pages_to_show(args: argparse.Namespace, cards: dict[str, Any]) -> list[str]:
+    if args.all_pages:
+        return list(cards)
+    if args.page:
+        return [args.page]
+    return ["overview"] if "overview" in cards else list(cards)[:1]
+
+
+def _print_cards_json(args: argparse.Namespace, view: dict[str, Any], results: list[dict]) -> int:
+    if not args.page:
+        print(json.dumps(card_reads.jsonable({**view, "results": results}), ensure_ascii=False, indent=2))
+        return 0
+    if len(results) > 1:
+        scenarios = ", ".join(r["scenario_id"] for r in results)
+        raise OpsError(f"page {args.page!r} is in scenarios {scenarios}: pick one with --scenario")
+    if not results:
+        raise OpsError(f"user {args.user_id} has no stored cards")
+    print(json.dumps(results[0]["cards"][args.page], ensure_ascii=False, indent=2))
     return 0
 
 
@@ -214,7 +383,7 @@ def cmd_dl_list(args: argparse.Namespace) -> int:
         print(json.dumps(card_reads.jsonable([dead_letters.as_dict(d) for d in letters]), ensure_ascii=False, indent=2))
         return 0
     if not letters:
-        console.print("no dead letters" if args.all else "no open dead letters")
+        console.print(plain("no dead letters" if args.all else "no open dead letters"))
         return 0
     table = Table()
     for column in ("id", "failed at", "run", "stage", "item", "attempts", "error", "state"):
@@ -222,14 +391,9 @@ def cmd_dl_list(args: argparse.Namespace) -> int:
     for d in letters:
         state = f"resolved: {d.resolution}" if d.resolved_at else (d.resolution or "open")
         table.add_row(
-            str(d.id),
-            f"{d.failed_at:%Y-%m-%d %H:%M}",
-            d.run_id,
-            d.stage,
-            d.item_key,
-            str(d.attempts),
-            d.error[:160],
-            state,
+            *map(plain, (d.id, f"{d.failed_at:%Y-%m-%d %H:%M}", d.run_id, d.stage, d.item_key, d.attempts)),
+            plain(d.error[:160]),
+            plain(state),
         )
     console.print(table)
     return 0
@@ -253,12 +417,14 @@ def cmd_dl_replay(args: argparse.Namespace) -> int:
     starter = starter_from_env(_log_dir())
     ids = _selected_ids(args, pg)
     via = "the Airflow REST API" if isinstance(starter, AirflowApi) else "airflow dags test"
-    console.print(f"replaying {len(ids)} dead letter(s) via {via}")
+    console.print(plain(f"replaying {len(ids)} dead letter(s) via {via}"))
     with _spinner() as progress:
         task = progress.add_task("starting runs", total=None)
         replays = dead_letters.replay(pg, ids, starter)
         for r in replays:
-            console.print(f"run {r.run_id}: conf {json.dumps(r.conf)} for dead letter(s) {r.ids}")
+            console.print(
+                plain(f"run {r.run_id}: conf {json.dumps(r.conf, ensure_ascii=False)} for dead letter(s) {r.ids}")
+            )
             if isinstance(starter, AirflowApi) and not args.no_wait:
                 progress.update(task, description=f"waiting for {r.run_id}")
                 starter.wait(
@@ -267,7 +433,7 @@ def cmd_dl_replay(args: argparse.Namespace) -> int:
                     on_poll=lambda state, run_id=r.run_id: progress.update(task, description=f"{run_id}: {state}"),
                 )
     if args.no_wait and isinstance(starter, AirflowApi):
-        console.print("not waiting: run `acp dead-letters settle` once the runs have finished")
+        console.print(plain("not waiting: run `acp dead-letters settle` once the runs have finished"))
         return 0
     return _print_settled(dead_letters.settle(pg, starter.run_ended))
 
@@ -276,20 +442,20 @@ def cmd_dl_settle(args: argparse.Namespace) -> int:
     api = AirflowApi.from_env()
     outcome = dead_letters.settle(card_store.hook(), api.run_ended if api else (lambda run_id: False))
     if not outcome:
-        console.print("nothing to settle: no replay has finished since the last check")
+        console.print(plain("nothing to settle: no replay has finished since the last check"))
     return _print_settled(outcome)
 
 
 def _print_settled(outcome: dict[int, str]) -> int:
     for dl_id, resolution in sorted(outcome.items()):
-        console.print(f"dead letter {dl_id}: {resolution}")
+        console.print(plain(f"dead letter {dl_id}: {resolution}"))
     pending = [i for i, r in outcome.items() if not r.startswith("replayed by run")]
     return 1 if pending else 0
 
 
 def cmd_dl_dismiss(args: argparse.Namespace) -> int:
     done = dead_letters.dismiss(card_store.hook(), args.ids, args.reason)
-    console.print(f"dismissed {len(done)} dead letter(s): {done}")
+    console.print(plain(f"dismissed {len(done)} dead letter(s): {done}"))
     return 0
 
 
@@ -325,13 +491,16 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         progress.update(steps, advance=1)
     failures = smoke_failures(pg, logical, users, returncode, log_path)
     if failures:
-        console.print("[bold red]FAIL[/bold red]")
+        console.print(plain("FAIL", "bold red"))
         for failure in failures:
-            console.print(f"  - {failure}")
+            console.print(plain(f"  - {failure}"))
         return 1
     console.print(
-        f"[bold green]PASS[/bold green]: T2A lists {len(orgs)} sales orgs; run at {logical:%Y-%m-%d %H:%M}"
-        f" stored valid cards for {', '.join(users)}"
+        styled(
+            ("PASS", "bold green"),
+            f": T2A lists {len(orgs)} sales orgs; run at {logical:%Y-%m-%d %H:%M}"
+            f" stored valid cards for {', '.join(users)}",
+        )
     )
     return 0
 
@@ -370,7 +539,7 @@ def _log_dir() -> Path:
 
 def _bar() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
@@ -381,7 +550,11 @@ def _bar() -> Progress:
 
 def _spinner() -> Progress:
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
 
 
@@ -396,16 +569,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("cards", help="a user's current stored cards")
+    p = sub.add_parser(
+        "cards",
+        help="a user's current stored cards, as they read",
+        description="Shows a user's stored cards as they read in Teams, rendered for the terminal:"
+        " the overview and the list of the other pages by default, one page with --page,"
+        " every page with --all-pages. --json prints the cards' JSON instead.",
+    )
     p.add_argument("user_id")
     p.add_argument("--scenario", help="only this scenario (default: all)")
-    p.add_argument("--page", help="print this page's card JSON")
+    p.add_argument("--page", help="this page's card (default: the overview)")
+    p.add_argument("--all-pages", action="store_true", help="every page's card, one after another")
     p.add_argument(
         "--locale",
         choices=SUPPORTED_LOCALES,
         help="render in this locale instead of the stored one (the subscriber's)",
     )
-    p.add_argument("--json", action="store_true", help="everything stored, as JSON")
+    p.add_argument(
+        "--json", action="store_true", help="everything stored, as JSON (with --page: that card's JSON alone)"
+    )
     p.set_defaults(func=cmd_cards)
 
     dl = sub.add_parser("dead-letters", help="list, replay, settle or dismiss dead letters")
@@ -462,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (OpsError, dead_letters.DeadLetterError, RunStartError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
+        console.print(styled(("error:", "bold red"), f" {exc}"))
         return 1
 
 

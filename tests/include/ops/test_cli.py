@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import subprocess
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from include import card_store
+from include import card_store, change_events
 from include.ops import cli as ops_cli
 from t2a_standin import seed
 from t2a_standin.data import Dataset, preset
@@ -27,6 +29,10 @@ from tests.conftest import CARD_TABLES, CardStoreSnapshot
 from tests.support import ROOT
 
 SMOKE_SUBSCRIBERS = 6
+T0 = datetime(2026, 11, 26, 10, tzinfo=UTC)
+# Text as it may come from the card store or T2A: rich markup, an emoji code, a terminal escape.
+HOSTILE = "[red]x[/red] :smile: \x1b[2J"
+HOSTILE_SHOWN = "[red]x[/red] :smile: \\x1b[2J"
 CALL_TIMEOUT = 300  # s: generous; only there so a hanging command fails instead of blocking
 
 
@@ -151,11 +157,79 @@ def test_status_reports_runs_dead_letters_queues_and_workers(capsys, after_smoke
     assert report["workers"] == []  # nobody answers on this broker
 
 
-def test_status_survives_an_unreachable_broker(capsys, standin_env, monkeypatch):
+def test_status_survives_an_unreachable_broker_and_redis(capsys, standin_env, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://:secret@127.0.0.1:1/0")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REDIS_DEFAULT",
+        json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": 1, "password": "s3"}),
+    )
     code, out = cli(capsys, "status", "--json")
     report = json.loads(out)
     assert code == 0 and "unreachable" in report["queues"]["error"] and "secret" not in out
+    assert "unreachable" in report["stream"]["error"] and "redis_default" in report["stream"]["error"]
+    assert "s3" not in out
+    code, out = cli(capsys, "status")
+    assert code == 0 and "change stream adaptive_card_updates: Redis (connection redis_default) unreachable" in out
+
+
+@pytest.fixture
+def change_stream(redis_db):
+    """The change stream in this session's change-event Redis database, emptied around the test."""
+    redis_db.delete(change_events.STREAM)
+    yield redis_db
+    redis_db.delete(change_events.STREAM)
+
+
+def _store_events(pg, run_id: str, users: tuple[str, ...], *, hours_old: float, published: bool) -> None:
+    rows = [
+        card_store.results.CardRow(u, "daily_brief", "5503", '{"overview": {}}', '{"overview": {}}', f"h-{run_id}")
+        for u in users
+    ]
+    card_store.results.store_cards(pg, rows, run_id=run_id, interval_end=T0)
+    pg.run(
+        "UPDATE card_change_outbox SET created_at = now() - make_interval(hours => %(h)s),"
+        " published_at = CASE WHEN %(published)s THEN now() END WHERE run_id = %(run_id)s",
+        parameters={"h": hours_old, "published": published, "run_id": run_id},
+    )
+
+
+def test_status_shows_the_change_outbox_and_the_stream(capsys, standin_env, pg, change_stream, monkeypatch):
+    """Events waiting in the outbox (how many, how old) and the stream's length against its
+    MAXLEN with each consumer group's lag: a consumer falling behind shows before it loses events."""
+    monkeypatch.delenv("OUTBOX_RETENTION_HOURS", raising=False)
+    _store_events(pg, "r_sent", ("u1", "u2"), hours_old=30, published=True)
+    _store_events(pg, "r_waiting", ("u3", "u4", "u5"), hours_old=2, published=False)
+    for n in range(9):
+        change_stream.xadd(change_events.STREAM, {"event_id": f"e{n}"})
+    change_stream.xgroup_create(change_events.STREAM, "teams-bot", id="0")
+    monkeypatch.setattr(change_events, "STREAM_MAXLEN", 10)
+
+    code, out = cli(capsys, "status", "--json")
+    report = json.loads(out)
+    assert code == 0
+    outbox = report["outbox"]
+    assert (outbox["unpublished"], outbox["published_kept"], outbox["retention_hours"]) == (3, 2, 168.0)
+    assert 7200 <= outbox["oldest_unpublished_age_seconds"] < 7200 + 60
+    assert datetime.fromisoformat(outbox["oldest_unpublished_at"]) < datetime.now(UTC)
+    assert report["stream"] == {
+        "name": "adaptive_card_updates",
+        "length": 9,
+        "maxlen": 10,
+        "groups": [{"name": "teams-bot", "consumers": 0, "pending": 0, "lag": 9}],
+    }
+
+    code, out = cli(capsys, "status")
+    assert code == 0
+    assert "change outbox: 3 unpublished, the oldest 2 h 00 min old; 2 published kept (168 h)" in out
+    assert "change stream adaptive_card_updates: 9 entries (MAXLEN ~10) — near MAXLEN" in out
+    assert "group teams-bot: lag 9, pending 0" in out
+
+    pg.run("UPDATE card_change_outbox SET published_at = now()")
+    change_stream.delete(change_events.STREAM)
+    code, out = cli(capsys, "status")
+    assert "change outbox: nothing waiting; 5 published kept (168 h)" in out
+    assert "change stream adaptive_card_updates: 0 entries (MAXLEN ~10); no consumer group" in out
+    assert json.loads(cli(capsys, "status", "--json")[1])["outbox"]["oldest_unpublished_at"] is None
 
 
 def test_cards_shows_the_stored_cards_and_renders_the_other_locale(capsys, after_smoke):
@@ -170,15 +244,77 @@ def test_cards_shows_the_stored_cards_and_renders_the_other_locale(capsys, after
     assert next(iter(view["results"][0]["cards"])) == "overview"  # the scenario's page order, not jsonb's
 
     other = "ko-KR" if locale == "en-US" else "en-US"
-    code, out = cli(capsys, "cards", user_id, "--page", "overview", "--locale", other)
-    card = json.loads(out[out.index("{") :])
+    code, out = cli(capsys, "cards", user_id, "--page", "overview", "--locale", other, "--json")
+    card = json.loads(out)  # the card alone, as the bot sends it
     assert code == 0 and card["type"] == "AdaptiveCard" and card != cards["overview"]
     assert card["lang"] == other[:2]
+    code, out = cli(capsys, "cards", user_id, "--page", "overview", "--locale", other)
+    assert code == 0 and f"locale {other} (rendered now)" in out and _first_text(card) in out
 
     code, out = cli(capsys, "cards", "nobody")
     assert code == 1 and "nobody" in out
     code, out = cli(capsys, "cards", user_id, "--page", "nosuchpage")
     assert code == 1 and "nosuchpage" in out and "overview" in out
+
+
+def _first_text(card: dict) -> str:
+    return next(element["text"] for element in card["body"] if element.get("type") == "TextBlock")
+
+
+def _boxes(out: str) -> list[str]:
+    """The titles of the card boxes printed, in order."""
+    return re.findall(r"╭─ (\S+ / \S+) ─", out)
+
+
+def test_cards_shows_the_overview_as_it_reads_and_names_the_other_pages(capsys, after_smoke):
+    pg = card_store.hook()
+    user_id, locale, cards = pg.get_first(
+        "SELECT r.user_id, s.locale, r.cards FROM user_scenario_result r"
+        " JOIN card_subscriber s USING (user_id) ORDER BY user_id LIMIT 1"
+    )
+    order = list(json.loads(cli(capsys, "cards", user_id, "--json")[1])["results"][0]["cards"])
+    code, out = cli(capsys, "cards", user_id)
+    assert code == 0 and _boxes(out) == ["daily_brief / overview"]
+    assert f"locale {locale}," not in out and f"locale {locale}" in out and "(rendered now)" not in out
+    assert _first_text(cards["overview"]) in out
+    erp = next(a for a in cards["overview"]["actions"] if a["type"] == "Action.OpenUrl")
+    assert f"[{erp['title']}] → {erp['url']}" in out
+    assert f"other pages: {', '.join(order[1:])} (acp cards {user_id} --page <page>;" in out
+    assert not out.lstrip().startswith("{")  # a rendering, not JSON
+
+    code, out = cli(capsys, "cards", user_id, "--page", "accounts")
+    assert code == 0 and _boxes(out) == ["daily_brief / accounts"] and _first_text(cards["accounts"]) in out
+    code, out = cli(capsys, "cards", user_id, "--all-pages")
+    assert code == 0 and _boxes(out) == [f"daily_brief / {page}" for page in order] and "other pages" not in out
+    code, out = cli(capsys, "cards", user_id, "--page", "accounts", "--all-pages")
+    assert code == 1 and "not both" in out
+
+
+def test_text_from_the_store_is_printed_literally_by_every_command(capsys, standin_env, pg, dead_letter, monkeypatch):
+    """Names, codes, errors and run ids are data: never rich markup, emoji codes or escapes."""
+    monkeypatch.setenv("AIRFLOW__CELERY__BROKER_URL", "redis://127.0.0.1:1/0")  # status: no broker wait
+    pg.run(
+        "INSERT INTO card_subscriber (user_id, display_name, locale, sales_org_cd, accounts)"
+        " VALUES ('u_markup', %s, 'en-US', '5503', %s)",
+        parameters=(HOSTILE, [HOSTILE]),
+    )
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": f"account {HOSTILE}"}]}
+    row = card_store.results.CardRow(
+        "u_markup", "daily_brief", "5503", json.dumps({"overview": {}}), json.dumps({"overview": card}), "h"
+    )
+    card_store.results.store_cards(pg, [row], run_id=f"run {HOSTILE}", interval_end=T0)
+    card_store.runs.start_run(pg, run_id=f"run {HOSTILE}", interval_end=T0)
+    dead_letter(pg, run_id="r1", stage="fetch", item_key="[b]5503[/b]", payload={}, error=f"HTTP 503 {HOSTILE}")
+
+    code, out = cli(capsys, "cards", "u_markup")
+    assert code == 0 and f"u_markup {HOSTILE_SHOWN} (en-US)" in out and f"account {HOSTILE_SHOWN}" in out
+    assert f"run run {HOSTILE_SHOWN}," in out and "\x1b" not in out
+    code, out = cli(capsys, "dead-letters", "list")
+    assert code == 0 and "[b]5503[/b]" in out and f"HTTP 503 {HOSTILE_SHOWN}" in out and "\x1b" not in out
+    code, out = cli(capsys, "status")
+    assert code == 0 and f"run {HOSTILE_SHOWN}" in out and "\x1b" not in out
+    code, out = cli(capsys, "dead-letters", "dismiss", "987654", "--reason", "x")
+    assert code == 1 and out.startswith("error: ")
 
 
 def test_dismiss_keeps_the_reason_and_refuses_closed_rows(capsys, standin_env, pg, dead_letter):
