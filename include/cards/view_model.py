@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -55,7 +56,12 @@ def view_model(
             found = found or (is_number(value) and value != 0)
             return formatter.field(kind, value, where)
         if isinstance(value, Mapping):
-            return {k: present(v, k, f"{where}.{k}" if where else k) for k, v in value.items()}
+            # Most values are codes and names: kept as they are without a call (a run presents
+            # millions of fields).
+            return {
+                k: v if type(v) is str and k not in formats else present(v, k, f"{where}.{k}" if where else k)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             shown = []
             for i, item in enumerate(value):
@@ -136,24 +142,27 @@ def erp_url(base: str, erp_paths: dict[str, str], page_id: str, page_data: Mappi
     The path is the page id's, else its kind's (``account_detail`` for ``account_detail_3``);
     a ``{field}`` segment is that page field's value as one segment (``WF45B6300AP/US`` →
     ``WF45B6300AP%2FUS``)."""
-    parts = urlsplit(base) if isinstance(base, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise Problem(f"erp_base_url {base!r} must be an http(s) URL without query or fragment")
     path = erp_paths.get(page_id, erp_paths.get(page_kind(page_id)))
     if not isinstance(path, str):
         raise Problem(f"scenario.json has no ERP path for page {page_id!r}")
-    org, period = page_data.get("sales_org_cd"), page_data.get("period")
-    for field, value in (("sales_org_cd", org), ("period", period)):
+    fields = {"sales_org_cd": page_data.get("sales_org_cd"), "period": page_data.get("period")}
+    fields.update((name, page_data.get(name)) for name in _PLACEHOLDER.findall(path))
+    for field, value in fields.items():
         if not isinstance(value, str) or not value:
             raise Problem(f"page field {field!r} must be a non-empty string for the ERP link, got {value!r}")
-    segments = ["sales", org]
+    return _erp_link(base, path, tuple(fields.items()))
+
+
+@lru_cache(maxsize=4096)
+def _erp_link(base: str, path: str, fields: tuple[tuple[str, str], ...]) -> str:
+    """Cached: urllib's parsing and quoting cost more than the rest of a small card's view."""
+    parts = urlsplit(base) if isinstance(base, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise Problem(f"erp_base_url {base!r} must be an http(s) URL without query or fragment")
+    values = dict(fields)
+    segments = ["sales", values["sales_org_cd"]]
     for segment in path.split("/"):
         placeholder = _PLACEHOLDER.fullmatch(segment)
-        if placeholder:
-            segment = page_data.get(placeholder.group(1))
-            if not isinstance(segment, str) or not segment:
-                raise Problem(
-                    f"page field {placeholder.group(1)!r} must be a non-empty string for the ERP link, got {segment!r}"
-                )
-        segments.append(segment)
-    return f"{base.rstrip('/')}/{'/'.join(quote(seg, safe='') for seg in segments)}?{urlencode({'period': period})}"
+        segments.append(values[placeholder.group(1)] if placeholder else segment)
+    query = urlencode({"period": values["period"]})
+    return f"{base.rstrip('/')}/{'/'.join(quote(seg, safe='') for seg in segments)}?{query}"
