@@ -12,7 +12,9 @@ if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 
 # Only the tests need a browser: the UI trigger and card preview tests drive Debian's Chromium
 # (through playwright, which never downloads one), and Korean cards need CJK fonts.
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+# (grep reads all of fc-list's output: with -q it would stop early, fc-list would die of SIGPIPE
+# and pipefail would call the fonts missing, reinstalling on every run.)
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null; then
   printf '[test] %s\n' "installing chromium and CJK fonts (browser tests)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null

@@ -175,6 +175,8 @@ def test_only_the_tests_install_a_browser():
     test_sh = (SCRIPTS / "test.sh").read_text(encoding="utf-8")
     install = test_sh.index("apt-get install -y -qq chromium fonts-noto-cjk")
     assert install < test_sh.index("python -m pytest"), "test.sh must install the browser before pytest"
+    # Under pipefail `fc-list | grep -q` fails when grep stops early (SIGPIPE): it reinstalled every run.
+    assert not re.search(r"\| *grep -q", test_sh), "test.sh: `| grep -q` under pipefail"
 
 
 def _plan(*args: str, **settings: str) -> subprocess.CompletedProcess:
