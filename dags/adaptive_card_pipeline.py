@@ -5,7 +5,8 @@ Every two hours, precompute each subscribed sales manager's Adaptive Card brief:
 plan from `card_subscriber` → resolve organizations against T2A → fetch each sales organization from T2A (mapped, queue
 `sales_org`) → merge into `Material.csv` / `GSCM.csv` / `OrderStatus.csv` → run scenarios
 per batch of subscribers (mapped, queue `adaptive_card`) → store cards in the card store and
-announce changes on the Redis stream `adaptive_card_updates`.
+announce changes on the Redis stream `adaptive_card_updates`; record an event on the Airflow
+Asset `adaptive_card_store` (the run's counts), which DAGs scheduled on it follow.
 
 Subscribers are processed in batches, not one task per user: each task instance costs
 Airflow ~0.25 s before any work, more than a whole batch's compute. Wiring only here; the
@@ -20,7 +21,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include import pipeline
-from include.config import DAG_ID, settings
+from include.config import CARD_STORE_ASSET, DAG_ID, settings
 
 CFG = settings()
 
@@ -108,9 +109,17 @@ def adaptive_card_pipeline():
         get_current_context()["batch_label"] = f"batch {batch['batch']}/{batch['of']} ({batch['size']} users)"
         return pipeline.run_scenarios(plan, orgs, merged, batch)
 
-    @task(trigger_rule="all_done")
+    # A run that ends success or partial records an event on the card store (its counts as the
+    # extra); a failed run raises in pipeline.finalize, and a failed task records none.
+    @task(trigger_rule="all_done", outlets=[CARD_STORE_ASSET])
     def finalize(plan: dict, merged, batches, results):
-        return pipeline.finalize(plan, merged, batches, list(results or []))
+        summary = pipeline.finalize(plan, merged, batches, list(results or []))
+        get_current_context()["outlet_events"][CARD_STORE_ASSET].extra = {
+            "run_id": plan["run_id"],
+            "data_interval_end": plan["interval_end"],
+            **summary,
+        }
+        return summary
 
     plan = plan_run()
     migrate_schema() >> plan

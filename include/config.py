@@ -17,6 +17,27 @@ DAG_ID = "adaptive_card_pipeline"
 # Subscribers may ask for these; every card template folder has a labels file for each.
 SUPPORTED_LOCALES: tuple[str, ...] = ("en-US", "ko-KR")
 
+# The card store as an Airflow Asset: `finalize` records an event on it after every run that
+# ends success or partial, its counts in the event's extra; a DAG scheduled on it follows the
+# cards. Name and URI are its identity, the same in every deployment and every DAG that
+# imports it. Not postgres://: Airflow's postgres scheme wants host:port/database/schema/table
+# (port normalized to 5432, a missing part is an import error), and the host and database are
+# the card_store connection's, per deployment, which a constant cannot know and a DAG file
+# must not look up while parsing. A scheme starting "x-" is private: Airflow keeps it as is.
+CARD_STORE_ASSET_NAME = "adaptive_card_store"
+CARD_STORE_ASSET_URI = "x-card-store://card_store/public/user_scenario_result"
+
+
+def __getattr__(name: str):
+    """``CARD_STORE_ASSET``, built when first asked for: importing Airflow costs seconds, and
+    most readers of this module (the card renderer, the predecessor benchmark) never need it."""
+    if name == "CARD_STORE_ASSET":
+        from airflow.sdk import Asset
+
+        asset = globals()[name] = Asset(name=CARD_STORE_ASSET_NAME, uri=CARD_STORE_ASSET_URI)
+        return asset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from include.config import CARD_STORE_ASSET, CARD_STORE_ASSET_URI
+
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
@@ -49,6 +51,13 @@ def test_mapped_tasks_and_queues(dag):
     assert fetch.queue == "sales_org" and scenarios.queue == "adaptive_card"
     assert fetch.map_index_template and scenarios.map_index_template
     assert dag.get_task("finalize").trigger_rule == "all_done"
+
+
+def test_finalize_alone_records_the_card_store_asset(dag):
+    """Downstream DAGs follow the cards on this asset: finalize is its one producer."""
+    assert dag.get_task("finalize").outlets == [CARD_STORE_ASSET]
+    assert (CARD_STORE_ASSET.name, CARD_STORE_ASSET.uri) == ("adaptive_card_store", CARD_STORE_ASSET_URI)
+    assert [t.task_id for t in dag.tasks if t.outlets] == ["finalize"]
 
 
 def test_params_have_titles_and_descriptions(dag):
