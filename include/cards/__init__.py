@@ -31,7 +31,7 @@ from include.cards.compiler import compiled_template
 from include.cards.errors import CardError, Problem
 from include.cards.files import TEMPLATES_ROOT, load_json_object, scenario_spec
 from include.cards.validation import CARD_VERSION, MAX_CARD_BYTES, validate_card
-from include.cards.view_model import VIEW_KEYS, view_model
+from include.cards.view_model import VIEW_KEYS, page_keys, view_model
 from include.config import SUPPORTED_LOCALES
 
 __all__ = [
@@ -81,6 +81,10 @@ def render_cards(
     if not isinstance(pages, Mapping):
         raise CardError(f"{scenario_id} [{locale}]: pages must map page ids to page data, got {type(pages).__name__}")
     started = time.perf_counter()
+    try:
+        keys = page_keys(scenario_spec(Path(templates_root) / scenario_id), pages)
+    except Problem as problem:
+        raise CardError(f"{scenario_id} [{locale}]: {problem}") from None
     cards = {
         page_id: render_page_card(
             scenario_id,
@@ -90,6 +94,7 @@ def render_cards(
             erp_base_url=erp_base_url,
             context=context,
             templates_root=templates_root,
+            keys=keys,
         )
         for page_id, data in pages.items()
     }
@@ -112,10 +117,13 @@ def render_page_card(
     erp_base_url: str,
     context: Mapping[str, Any],
     templates_root: Path = TEMPLATES_ROOT,
+    keys: Mapping[str, str] | None = None,
 ) -> dict:
     """Render and validate one page's card; any problem raises CardError naming the card.
 
-    A list page is seen by its template under its own page id (``${accounts}``).
+    A list page is seen by its template under its own page id (``${accounts}``). ``keys``
+    (page id -> its key, from the scenario result's pages) lets a Back action carry the key
+    of the page it opens (a model page's Back to its account or group page).
     """
     try:
         _check_inputs(scenario_id, page_id, page_data, locale)
@@ -123,7 +131,7 @@ def render_page_card(
         scenario_dir = Path(templates_root) / scenario_id
         spec = scenario_spec(scenario_dir)
         labels = load_json_object(scenario_dir / f"labels.{locale}.json")
-        view = view_model(page_data, page_id, spec, labels, locale, erp_base_url)
+        view = view_model(page_data, page_id, spec, labels, locale, erp_base_url, page_keys=keys)
         card = compiled_template(template_path(scenario_dir, page_id), locale)(view, view)
         validate_card(card)
     except Problem as problem:

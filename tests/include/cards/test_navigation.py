@@ -109,11 +109,6 @@ def test_every_page_but_the_overview_has_its_back_action(cards, pages):
             assert "key" not in back["data"], page_id  # list pages have no key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_cards does not give the views the pages' keys yet: include/cards/__init__.py must pass "
-    "view_model(..., page_keys=view_model.page_keys(spec, pages)) for a model page's Back to carry its key",
-)
 def test_a_model_pages_back_carries_the_key_of_the_page_it_opens(cards, pages):
     _locale, rendered = cards
     for page_id, card in rendered.items():
