@@ -6,7 +6,6 @@ set -euo pipefail
 "$(dirname "$0")/setup.sh"
 . "$(dirname "$0")/env.sh"
 cd "$PROJECT_ROOT"
-if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 mkdir -p "$AIRFLOW_HOME/logs"
 
 port="$(python -c 'from urllib.parse import urlsplit; import os; print(urlsplit(os.environ["T2A_API_URL"]).port)')"

@@ -22,14 +22,20 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPL
 : "${DB_HOST:=127.0.0.1}" "${DB_PORT:=5432}" "${DB_USER:=postgres}" "${DB_NAME:=adaptive_card_db}"
 : "${AIRFLOW_META_DB:=airflow_meta}"
 export DB_HOST DB_PORT DB_USER DB_NAME AIRFLOW_META_DB
-_db_auth="$DB_USER${DB_PASSWORD:+:$DB_PASSWORD}"
+# psql, createdb and the tests' own connections (any libpq client) read PGPASSWORD.
+if [ -n "${DB_PASSWORD:-}" ]; then
+  export PGPASSWORD="$DB_PASSWORD"
+  # A password holding @ : / # ? must be URL-encoded inside the SQLAlchemy URLs below.
+  _db_password_url="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$DB_PASSWORD")"
+fi
+_db_auth="$DB_USER${_db_password_url:+:$_db_password_url}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg://$_db_auth@$DB_HOST:$DB_PORT/$AIRFLOW_META_DB}"
 
 # Redis: Celery's broker and the change-event stream.
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-$REDIS_URL}"
 export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql+psycopg://$_db_auth@$DB_HOST:$DB_PORT/$AIRFLOW_META_DB}"
-unset _db_auth
+unset _db_auth _db_password_url
 
 # T2A: the local stand-in unless T2A_API_URL points elsewhere.
 export T2A_API_URL="${T2A_API_URL:-http://127.0.0.1:8765}"

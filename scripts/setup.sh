@@ -7,9 +7,6 @@ set -euo pipefail
 cd "$PROJECT_ROOT"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
-# A PostgreSQL that requires a password: env.sh puts DB_PASSWORD into Airflow's database URLs
-# and the card_store connection; psql, createdb (and any libpq client) read PGPASSWORD.
-if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 
 # 1. Services this project needs and that may not be running (CI starts from nothing).
 if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then

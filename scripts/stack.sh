@@ -41,8 +41,6 @@ esac
 [ "$action" = start ] && "$here/setup.sh"
 . "$here/env.sh"
 cd "$PROJECT_ROOT"
-# Exported by env.sh into the Airflow URLs; psql and libpq-only clients read it from here.
-if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 
 : "${STACK_API_PORT:=8080}" "${STACK_FLOWER_PORT:=5555}" "${STACK_START_TIMEOUT:=240}"
 : "${STACK_SALES_LOG_PORT:=8793}" "${STACK_ADAPTIVE_LOG_PORT:=8795}" "${STACK_TRIGGER_LOG_PORT:=8794}"

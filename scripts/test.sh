@@ -7,8 +7,6 @@ export AIRFLOW_META_DB="${AIRFLOW_META_DB:-airflow_meta_test}"
 "$(dirname "$0")/setup.sh"
 . "$(dirname "$0")/env.sh"
 cd "$PROJECT_ROOT"
-# The fixtures' own psycopg connections (no password in them) get it from libpq's PGPASSWORD.
-if [ -n "${DB_PASSWORD:-}" ]; then export PGPASSWORD="$DB_PASSWORD"; fi
 
 # Only the tests need a browser: the UI trigger and card preview tests drive Debian's Chromium
 # (through playwright, which never downloads one), and Korean cards need CJK fonts.
