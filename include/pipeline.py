@@ -386,7 +386,7 @@ def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> di
                     dead += _dead_letter_scenario(pg, plan, scenario_id, [u for u, *_ in to_render], str(exc))
                     continue
                 for user, personal, pages_json, key in to_render:
-                    try:
+                    try:  # a Back to another page needs its key: only pages without per-user fields have one
                         cards_json = _object_json(shared_cards | _texts(cards_of(personal)))
                     except CardError as exc:
                         dead += _dead_letter_scenario(pg, plan, scenario_id, [user], str(exc))
