@@ -3,6 +3,7 @@
     scn = load_scenario("daily_brief")          # parsed + validated once, then cached
     available_scenarios()                        # ids of the *.yaml files here, daily_brief first
     run_batch(scn, subscribers, data, org_context) -> list[AudienceResult]
+    result.pages_for(user_id)                    # one user's pages: shared ones + {subscriber: …} fields filled
 
 A new scenario is a new YAML file in this package; a new action is a new class in actions.py.
 The engine (pandas, ~0.4 s to import) loads on first use: most of the DAG's task instances
