@@ -8,6 +8,7 @@ context taken from the stored overview page (where the contract puts it).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -31,6 +32,9 @@ RESULT_COLUMNS = (
     "pages",
     "cards",
 )
+
+
+_NUMBERED = re.compile(r"^([a-z][a-z0-9_]*?)_(\d+)$")  # a kind's numbered page: account_detail_3
 
 
 class NotFound(LookupError):
@@ -94,10 +98,20 @@ def _page_order(scenario_id: str) -> tuple[str, ...]:
 
 
 def in_page_order(scenario_id: str, by_page: dict[str, Any]) -> dict[str, Any]:
-    """jsonb keeps keys in its own order: give them back in the scenario's page order."""
+    """jsonb keeps keys in its own order: give them back in the scenario's page order, the
+    numbered pages of a kind (``account_detail_1``, ``_2``, …) at their kind's place, by number."""
     order = _page_order(scenario_id)
     rank = {page: i for i, page in enumerate(order)}
-    return dict(sorted(by_page.items(), key=lambda item: rank.get(item[0], len(order))))
+
+    def place(page_id: str) -> tuple[int, int]:
+        if page_id in rank:
+            return rank[page_id], 0
+        numbered = _NUMBERED.match(page_id)
+        if numbered and numbered.group(1) in rank:
+            return rank[numbered.group(1)], int(numbered.group(2))
+        return len(order), 0
+
+    return dict(sorted(by_page.items(), key=lambda item: place(item[0])))
 
 
 def card_context(user_id: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ PING_TIMEOUT = 1.0
 REDIS_TIMEOUT = 3.0
 # A stream this full is trimmed on the next writes: a consumer this far behind loses events.
 STREAM_NEAR_FULL = 0.9
+_NUMBERED = re.compile(r"(.+?)_(\d+)")  # a kind's numbered page: account_detail_3
 CARD_WIDTH = 100  # columns at most for a card (Teams shows them about 400 px wide)
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -343,12 +345,31 @@ def cmd_cards(args: argparse.Namespace) -> int:
         if others:
             console.print(
                 plain(
-                    f"other pages: {', '.join(others)} (acp cards {args.user_id} --page <page>;"
+                    f"other pages: {page_ranges(others)} (acp cards {args.user_id} --page <page>;"
                     " --all-pages for every one; --json for the card JSON)",
                     "dim",
                 )
             )
     return 0
+
+
+def page_ranges(page_ids: list[str]) -> str:
+    """Page ids with a kind's consecutive numbers run together: ``model_detail_1–8``."""
+    parts: list[list] = []  # [kind, first, last] of a numbered run, or [page_id]
+    for page_id in page_ids:
+        numbered = _NUMBERED.fullmatch(page_id)
+        if numbered:
+            kind, n = numbered.group(1), int(numbered.group(2))
+            if parts and len(parts[-1]) == 3 and parts[-1][0] == kind and parts[-1][2] == n - 1:
+                parts[-1][2] = n
+                continue
+            parts.append([kind, n, n])
+        else:
+            parts.append([page_id])
+    return ", ".join(
+        part[0] if len(part) == 1 else f"{part[0]}_{part[1]}" + (f"–{part[2]}" if part[2] > part[1] else "")
+        for part in parts
+    )
 
 
 def _pages_to_show(args: argparse.Namespace, cards: dict[str, Any]) -> list[str]:

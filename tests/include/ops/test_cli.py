@@ -257,6 +257,34 @@ def test_cards_shows_the_stored_cards_and_renders_the_other_locale(capsys, after
     assert code == 1 and "nosuchpage" in out and "overview" in out
 
 
+PAGE_KINDS = (
+    "overview",
+    "accounts",
+    "product_groups",
+    "operations",
+    "account_detail",
+    "product_group_detail",
+    "model_detail",
+)
+
+
+def _page_place(page_id: str) -> tuple[int, int]:
+    """daily_brief's page order (docs/contracts/daily-brief.md): the four list pages, then the
+    detail pages kind by kind, each kind by number."""
+    numbered = re.fullmatch(r"(.+?)_(\d+)", page_id)
+    kind, n = (numbered.group(1), int(numbered.group(2))) if numbered else (page_id, 0)
+    return PAGE_KINDS.index(kind), n
+
+
+def test_page_lists_run_a_kinds_numbers_together():
+    pages = ["accounts", "operations", "account_detail_1", "account_detail_2", "account_detail_3"]
+    pages += ["product_group_detail_2", "model_detail_1", "model_detail_3", "model_detail_4", "top_10"]
+    assert ops_cli.page_ranges(pages) == (
+        "accounts, operations, account_detail_1–3, product_group_detail_2, model_detail_1, model_detail_3–4, top_10"
+    )
+    assert ops_cli.page_ranges([]) == ""
+
+
 def _first_text(card: dict) -> str:
     return next(element["text"] for element in card["body"] if element.get("type") == "TextBlock")
 
@@ -273,13 +301,14 @@ def test_cards_shows_the_overview_as_it_reads_and_names_the_other_pages(capsys, 
         " JOIN card_subscriber s USING (user_id) ORDER BY user_id LIMIT 1"
     )
     order = list(json.loads(cli(capsys, "cards", user_id, "--json")[1])["results"][0]["cards"])
+    assert order == sorted(cards, key=_page_place)  # not jsonb's key order
     code, out = cli(capsys, "cards", user_id)
     assert code == 0 and _boxes(out) == ["daily_brief / overview"]
     assert f"locale {locale}," not in out and f"locale {locale}" in out and "(rendered now)" not in out
     assert _first_text(cards["overview"]) in out
     erp = next(a for a in cards["overview"]["actions"] if a["type"] == "Action.OpenUrl")
     assert f"[{erp['title']}] → {erp['url']}" in out
-    assert f"other pages: {', '.join(order[1:])} (acp cards {user_id} --page <page>;" in out
+    assert f"other pages: {ops_cli.page_ranges(order[1:])} (acp cards {user_id} --page <page>;" in out
     assert not out.lstrip().startswith("{")  # a rendering, not JSON
 
     code, out = cli(capsys, "cards", user_id, "--page", "accounts")
