@@ -31,7 +31,7 @@ import requests
 
 from include import card_store
 from include.card_actions import invoke_response, note_text
-from include.cards import render_cards
+from include.cards import TEMPLATES_ROOT, render_cards
 from include.config import DAG_ID
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
@@ -506,9 +506,12 @@ def _nav_panel(page):
 def _click_and_wait(page, target, expected_page: str) -> dict:
     """Click ``target`` in the overview panel; wait until the bot's answer replaced the card."""
     target.click()
-    page.wait_for_selector(
-        f'.card-panel[data-stored-page="overview"][data-status="ready"][data-page="{expected_page}"]', timeout=10_000
-    )
+    selector = f'.card-panel[data-stored-page="overview"][data-status="ready"][data-page="{expected_page}"]'
+    try:
+        page.wait_for_selector(selector, timeout=10_000)
+    except Exception:  # playwright's TimeoutError: say what the panel shows instead
+        shown = next(p for p in _panels(page) if p["stored_page"] == "overview")
+        pytest.fail(f"expected {expected_page!r}, the panel shows {shown['page']!r}: {shown['note']!r}")
     return next(p for p in _panels(page) if p["stored_page"] == "overview")
 
 
@@ -559,5 +562,40 @@ def test_clicks_open_pages_in_place_and_back_returns(api_server, stored_cards, b
     assert set(cards) == {p["stored_page"] for p in _panels(page)}
     shown = _click_and_wait(page, panel.locator(".reset"), "overview")  # the preview's own way back
     assert shown["text"] == _panels(page)[0]["text"] and shown["text"].startswith("Overview of u_nav")
+    assert page_errors == [], page_errors
+    context.close()
+
+
+def test_clicks_through_the_real_cards(api_server, stored_cards, browser):
+    """The same click-through on cards the pipeline's templates and renderer made (pages from
+    the contract's reference): overview → account_detail_1 → a model page → Back (to the
+    model page's linked_from[0]) → Back (accounts) → Back (overview). Each card shown in place
+    is the stored card of that page, as its own panel shows it."""
+    linked = [
+        (user_id, locale, pages, models)
+        for user_id, (locale, pages, _cards) in stored_cards.items()
+        if (models := [m for m in pages.get("account_detail_1", {}).get("models", []) if m.get("page")])
+    ]
+    assert linked, "no seeded subscriber has an account page that links a model page"
+    user_id, locale, pages, models = min(linked, key=lambda found: found[1] != "en-US")  # en-US for the screenshot
+    account, model = pages["account_detail_1"]["account"], models[0]
+    back = json.loads((TEMPLATES_ROOT / "daily_brief" / f"labels.{locale}.json").read_text(encoding="utf-8"))["back"]
+    context, page, page_errors = _open(browser, api_server, f"user={user_id}")
+    host = _nav_panel(page).locator(".card-host")
+    stored = {p["stored_page"]: p["text"] for p in _panels(page)}
+
+    steps = [
+        (host.get_by_text(account, exact=True).first, "account_detail_1"),
+        (host.get_by_text(model["material"], exact=True).first, model["page"]),
+        (host.get_by_role("button", name=back), pages[model["page"]]["linked_from"][0]),
+        (host.get_by_role("button", name=back), "accounts"),
+        (host.get_by_role("button", name=back), "overview"),
+    ]
+    assert steps[2][1] == "account_detail_1"  # the model is listed there first
+    for n, (target, page_id) in enumerate(steps):
+        shown = _click_and_wait(page, target, page_id)
+        assert shown["text"] == stored[page_id] and shown["errors"] == 0, (user_id, page_id, shown["problems"])
+        if n == 1:
+            page.screenshot(path=str(ARTIFACTS / "preview-navigation-real.png"))
     assert page_errors == [], page_errors
     context.close()
