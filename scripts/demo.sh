@@ -49,5 +49,5 @@ fi
 run=""
 echo "[demo] the DAG run ended in $((SECONDS - t0))s"
 "$PROJECT_ROOT/scripts/acp" status --runs 1
-echo "[demo] one card, as the Teams bot reads it:"
+echo "[demo] one card, as a sales manager reads it in Teams (add --json for the card itself):"
 "$PROJECT_ROOT/scripts/acp" cards u00001 --page overview
