@@ -89,13 +89,13 @@ def test_stored_pages_match_an_independent_computation(after_first_run):
     data, contexts = t2a_inputs(T1)
 
     stored = world["pg"].get_records(
-        "SELECT s.user_id, s.sales_org_cd, s.accounts, s.product_groups, r.pages"
+        "SELECT s.user_id, s.display_name, s.sales_org_cd, s.accounts, s.product_groups, r.pages"
         " FROM card_subscriber s JOIN user_scenario_result r USING (user_id)"
     )
     assert len(stored) == SUBSCRIBERS
     nonempty = 0
-    for user_id, org, accounts, groups, pages in stored:
-        subscriber = {"sales_org_cd": org, "accounts": accounts, "product_groups": groups}
+    for user_id, name, org, accounts, groups, pages in stored:
+        subscriber = {"display_name": name, "sales_org_cd": org, "accounts": accounts, "product_groups": groups}
         expected = reference_pages(subscriber, data, contexts[org])
         assert pages == expected, user_id
         nonempty += bool(pages["overview"]["top_accounts"])
