@@ -18,7 +18,8 @@ when a test first needs one — one for change events (``redis_db``, the ``redis
 connection), one for the ops CLI's Celery broker, one for the Celery stack's broker and one for
 the benchmark — see ``redis_dbs``. A claim is the key ``acp-test:owner`` set with NX in that
 database; only the claimant ever clears it, and it is released (flushed) at the end of the
-session. A claim a crashed session left behind expires after CLAIM_TTL.
+session. A claim a crashed session left behind expires after CLAIM_TTL, and is taken over at
+once when its owner's process is gone.
 """
 
 from __future__ import annotations
@@ -90,6 +91,33 @@ class RedisDb:
         return bool(self.client().eval(_RELEASE_IF_OWNED, 1, REDIS_CLAIM_KEY, self.owner))
 
 
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+    return 1
+end
+return 0
+"""
+
+
+def _take_over_from_the_dead(db: RedisDb, owner: str) -> bool:
+    """Claim a database whose owner was a test process on this machine that no longer runs
+    (killed before it could release): its claim would otherwise block the next sessions for
+    CLAIM_TTL. Compare-and-set, so two sessions never take over the same database."""
+    held = db.client().get(REDIS_CLAIM_KEY)
+    parts = held.decode(errors="replace").split() if held else []
+    if len(parts) != 3 or parts[0] != "pid" or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+        return False  # still running (or a process we may not signal): its claim stands
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    return bool(db.client().eval(_TAKE_OVER, 1, REDIS_CLAIM_KEY, held, owner, CLAIM_TTL))
+
+
 def claim_redis_dbs(count: int) -> list[RedisDb]:
     """Claim ``count`` free databases (empty ones first), each emptied for its new owner."""
     owner = f"pid {os.getpid()} {secrets.token_hex(8)}"
@@ -99,7 +127,7 @@ def claim_redis_dbs(count: int) -> list[RedisDb]:
     claimed: list[RedisDb] = []
     for number in candidates:
         db = RedisDb(number, owner)
-        if db.client().set(REDIS_CLAIM_KEY, owner, nx=True, ex=CLAIM_TTL):
+        if db.client().set(REDIS_CLAIM_KEY, owner, nx=True, ex=CLAIM_TTL) or _take_over_from_the_dead(db, owner):
             db.clear()  # what a crashed former owner left
             claimed.append(db)
             if len(claimed) == count:

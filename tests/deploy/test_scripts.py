@@ -154,7 +154,7 @@ def test_demo_runs_on_a_postgresql_that_requires_a_password(password_postgres, p
     progress = re.findall(r"^\[demo\] +(\d+)s  (\S+), (\d+) task\(s\) done$", demo.stdout, re.M)
     assert progress, f"no progress line while `airflow dags test` ran:\n{demo.stdout[-3000:]}"
     assert re.search(r"^\[demo\] the DAG run ended in \d+s$", demo.stdout, re.M)
-    card = demo.stdout.split("[demo] one card, as the Teams bot reads it:", 1)
+    card = demo.stdout.split("[demo] one card, as a sales manager reads it in Teams", 1)
     assert len(card) == 2 and card[1].strip(), "the demo did not print a card"
     psql = ["psql", "-w", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "adaptive_card_db", "-tAc"]
     written = subprocess.run(
