@@ -15,20 +15,35 @@ import json
 import socket
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 import redis
 import requests
 
 from include import card_store, change_events
+from include.cards import MAX_CARD_BYTES
+from include.pipeline import RUN_TIMEOUT
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from t2a_standin.server import serve_in_thread
 from tests.conftest import CARD_TABLES, DB_HOST, DB_PORT, DB_USER
 from tests.support import fault_table
-from tests.support.dag_runs import ARTIFACTS, ROOT, card_table, dags_test, kill_group, start_dags_test
+from tests.support.dag_runs import (
+    ARTIFACTS,
+    ROOT,
+    card_table,
+    command,
+    dags_test,
+    environment,
+    kill_group,
+    pipeline_run,
+    save_log,
+    start_dags_test,
+)
 
 SUBSCRIBERS = 80
 T = [f"2026-11-27T{hour:02d}:00:00+00:00" for hour in range(0, 24, 2)]
@@ -106,6 +121,26 @@ def run(world, logical_date: str, **env: str) -> dict:
         AIRFLOW_CONN_T2A_API=world["conn"],
         **env,
     )
+
+
+def run_to_failure(world, logical_date: str, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """A run expected to fail: `airflow dags test`'s process (its exit status is not asserted
+    here) and the run's pipeline_run row."""
+    proc = subprocess.run(
+        command(logical_date),
+        env=environment(world["staging"], AIRFLOW_CONN_T2A_API=world["conn"], **env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    save_log(log_name(world, logical_date), proc.stdout + proc.stderr)
+    return proc, pipeline_run(world["pg"], logical_date)
+
+
+def run_row(pg, logical_date: str) -> dict:
+    """The newest run of that interval with its status and times (pipeline_run)."""
+    return card_store.runs.latest_run(pg, datetime.fromisoformat(logical_date))
 
 
 def log_name(world, logical_date: str) -> str:
@@ -231,6 +266,46 @@ def test_stale_fallback_serves_last_good_data_with_its_time(world):
     assert holds, observed
 
 
+def test_sales_org_list_unreachable_fails_the_run_and_changes_no_card(world):
+    """T2A answers 503 to SALES_ORG_LIST on every attempt: the client gives up after
+    T2A_MAX_ATTEMPTS, resolve_orgs fails the run without an Airflow retry (no nested retries)
+    and nothing in the card store changes but the run's own pipeline_run row."""
+    good_run(world, T[9])
+    pg = world["pg"]
+    before = card_table(pg)
+    side_tables = "SELECT (SELECT count(*) FROM card_change_outbox), (SELECT count(*) FROM pipeline_dead_letter)"
+    side_before = pg.get_first(side_tables)
+    set_faults(world, [{"query": "SALES_ORG_LIST", "kind": "status", "status": 503}])
+    proc, result = run_to_failure(world, T[10], T2A_MAX_ATTEMPTS="2")
+    row = run_row(pg, T[10])
+    asked = admin(world, "GET", "/_admin/stats")["requests"]
+    failed_at_resolve = "cannot list T2A's sales organizations" in proc.stdout + proc.stderr
+    observed = (
+        f"exit {proc.returncode}, run {result['status']} (finished {row['finished_at'] is not None});"
+        f" T2A asked {[(r['query'], r['status'], r['count']) for r in asked]}; resolve_orgs failed:"
+        f" {failed_at_resolve}; card table unchanged: {card_table(pg) == before}; outbox, dead letters"
+        f" {side_before} -> {pg.get_first(side_tables)}"
+    )
+    holds = (
+        proc.returncode != 0
+        and "DagRun failed" in proc.stdout + proc.stderr
+        and failed_at_resolve
+        and result["status"] == "failed"
+        and row["finished_at"] is not None
+        and asked == [{"org": None, "query": "SALES_ORG_LIST", "status": 503, "count": 2}]
+        and before
+        and card_table(pg) == before
+        and pg.get_first(side_tables) == side_before
+    )
+    fault_table.record(
+        "SALES_ORG_LIST: 503 on every attempt (T2A_MAX_ATTEMPTS=2)",
+        "2 attempts, no Airflow retry; run fails at resolve_orgs, pipeline_run failed, cards untouched",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
 MALFORMED = [
     ("not_json", "SALES_ORG", "not JSON"),
     ("content_not_json", "SALES_TOTAL", "meta.content is not JSON"),
@@ -289,6 +364,59 @@ def test_malformed_responses_and_bad_subscribers_are_dead_lettered(world):
     fault_table.record(
         "6 malformed kinds + 4 bad subscriber rows",
         "no retry, dead letter naming org/user, query/field and problem; nothing coerced",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def test_card_over_the_size_limit_is_dead_lettered_and_never_stored(world):
+    """One org's data is valid but extreme (every Material code 6,000 characters, the
+    stand-in's "huge_codes"): the fetch succeeds, the cards showing those codes break the
+    28 KB limit. Each such user gets a `scenario` dead letter and keeps the card they had;
+    the run goes on for everyone else."""
+    x = world["orgs"][4]
+    pg = world["pg"]
+    good_run(world, T[7])
+    before = {(r[0], r[1]): r for r in card_table(pg)}
+    users_of_x = {u for (u,) in pg.get_records("SELECT user_id FROM card_subscriber WHERE sales_org_cd = %s", (x,))}
+    set_faults(world, [{"org": x, "kind": "extreme", "variant": "huge_codes"}])
+    result = run(world, T[8])
+    letters = dead_letters(pg, result["run_id"], "scenario")
+    dead = {key.split(":")[0] for key in letters}
+    after = {(r[0], r[1]): r for r in card_table(pg)}
+    kept = [key for key in after if key[0] in dead and after[key] == before.get(key)]
+    fresh = {key[0] for key, r in after.items() if r[5].isoformat() == T[8] and r[4] == result["run_id"]}
+    sizes = [
+        len(orjson.dumps(card))
+        for (cards,) in pg.get_records("SELECT cards FROM user_scenario_result")
+        for card in cards.values()
+    ]
+    errors = {e for e, *_ in letters.values()}
+    observed = (
+        f"status {result['status']}, fetch dead letters {len(dead_letters(pg, result['run_id'], 'fetch'))},"
+        f" scenario dead letters {len(letters)} (users of {x}: {len(users_of_x)}), e.g."
+        f" {sorted(errors)[0][:110] if errors else '-'}; their previous cards kept {len(kept)}/{len(dead)};"
+        f" others at the new interval {len(fresh)}/{SUBSCRIBERS - len(dead)}; largest stored card"
+        f" {max(sizes)} B"
+    )
+    holds = (
+        result["status"] == "partial"
+        and not dead_letters(pg, result["run_id"], "fetch")
+        and dead
+        and dead <= users_of_x
+        and all(key.endswith(":daily_brief") for key in letters)
+        and all(e.startswith("card daily_brief/") and f"over the {MAX_CARD_BYTES}-byte limit" in e for e in errors)
+        and all(payload["user_id"] == key.split(":")[0] for key, (_, _, payload) in letters.items())
+        and len(kept) == len(dead)
+        and fresh == {u for u, _ in after} - dead
+        and result["subscribers_served"] == SUBSCRIBERS - len(dead)
+        and result["dead_letters"] == len(letters)
+        and max(sizes) <= MAX_CARD_BYTES
+    )
+    fault_table.record(
+        f"org {x}: valid data, every Material code 6,000 chars (cards over 28 KB)",
+        "scenario dead letter per affected user, their old card kept, nothing over 28 KB stored; partial",
         observed,
         holds,
     )
@@ -367,19 +495,31 @@ def test_redis_down_during_publish_loses_no_event(world, tmp_path):
     assert holds, observed
 
 
-def test_killed_mid_batch_leaves_nothing_half_written(world, card_store_db):
-    """A batch blocked inside its card transaction (a lock held by the test) is SIGKILLed."""
-    lock = psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname=card_store_db)
-    lock.execute("LOCK TABLE user_scenario_result IN SHARE ROW EXCLUSIVE MODE")
+def test_killed_mid_batch_leaves_nothing_half_written_and_the_run_is_abandoned_later(world, card_store_db):
+    """A batch blocked inside its card transaction (a lock held by the test) is SIGKILLed with
+    its whole `airflow dags test` process group, so `finalize` never runs. Its pipeline_run row
+    stays 'running'; the rerun starts more than the run timeout (2 h) after it — its started_at
+    is moved back rather than waited for — and marks it 'abandoned', but not a control row that
+    started within the timeout."""
+    pg = world["pg"]
     log_path = ARTIFACTS / log_name(world, T[5]).replace(".log", "-killed.log")
     proc = start_dags_test(world["staging"], T[5], log_path, AIRFLOW_CONN_T2A_API=world["conn"])
+    lock = psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname=card_store_db)
     try:
+        # The lock goes on once plan_run is done (its last step writes the candidates file):
+        # plan_run deletes withdrawn cards from the same table and must not be the one held.
+        planned = Path(world["staging"].removeprefix("file://"))
+        for _ in range(600):
+            if next(planned.rglob("candidates.json"), None) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        lock.execute("LOCK TABLE user_scenario_result IN SHARE ROW EXCLUSIVE MODE")
         waiting = 0
         for _ in range(240):
-            waiting = world["pg"].get_first(
+            waiting = pg.get_first(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
                 " AND query ILIKE %s",
-                parameters=(card_store_db, "%user_scenario_result%"),
+                parameters=(card_store_db, "%user_scenario_result%incoming%"),  # a batch's card write
             )[0]
             if waiting or proc.poll() is not None:
                 break
@@ -389,12 +529,30 @@ def test_killed_mid_batch_leaves_nothing_half_written(world, card_store_db):
         kill_group(proc)
         lock.rollback()
         lock.close()
-    half = world["pg"].get_first(
-        "SELECT count(*) FROM user_scenario_result WHERE data_interval_end = %s", parameters=(T[5],)
-    )[0]
-    result = run(world, T[5])
-    after = card_table(world["pg"])
-    events = world["pg"].get_records(
+    half = pg.get_first("SELECT count(*) FROM user_scenario_result WHERE data_interval_end = %s", parameters=(T[5],))[0]
+    killed = run_row(pg, T[5])
+    pg.run(
+        "UPDATE pipeline_run SET started_at = now() - %s WHERE run_id = %s",
+        parameters=(RUN_TIMEOUT + timedelta(minutes=1), killed["run_id"]),
+    )
+    control = "control__started_within_the_run_timeout"
+    pg.run(
+        "INSERT INTO pipeline_run (run_id, data_interval_end, status, started_at) VALUES (%s, %s, 'running', now() - %s)",
+        parameters=(control, T[4], RUN_TIMEOUT - timedelta(minutes=10)),
+    )
+    try:
+        result = run(world, T[5])
+        statuses_after = dict(
+            pg.get_records(
+                "SELECT run_id, status || CASE WHEN finished_at IS NULL THEN '' ELSE ' (finished)' END"
+                " FROM pipeline_run WHERE run_id IN (%s, %s)",
+                parameters=(killed["run_id"], control),
+            )
+        )
+    finally:
+        pg.run("DELETE FROM pipeline_run WHERE run_id = %s", parameters=(control,))
+    after = card_table(pg)
+    events = pg.get_records(
         "SELECT user_id, count(*) FROM card_change_outbox WHERE run_id = %s GROUP BY user_id HAVING count(*) > 1",
         parameters=(result["run_id"],),
     )
@@ -407,6 +565,89 @@ def test_killed_mid_batch_leaves_nothing_half_written(world, card_store_db):
     fault_table.record(
         "process SIGKILLed inside a batch's card transaction",
         "no half-written batch; rerun ends like a clean run",
+        observed,
+        holds,
+    )
+    abandoned_observed = (
+        f"killed run after the kill: {killed['status']} (finished_at {killed['finished_at']}); after a run"
+        f" starting 2 h 1 min later: {statuses_after.get(killed['run_id'])}; control row started 1 h 50 min"
+        f" before: {statuses_after.get(control)}"
+    )
+    abandoned = (
+        killed["status"] == "running"
+        and killed["finished_at"] is None
+        and statuses_after == {killed["run_id"]: "abandoned (finished)", control: "running"}
+    )
+    fault_table.record(
+        "whole `dags test` run SIGKILLed (finalize never runs), then the run timeout (2 h) passes",
+        "its pipeline_run stays 'running' until a run starting > 2 h later marks it 'abandoned'",
+        abandoned_observed,
+        abandoned,
+    )
+    assert holds, observed
+    assert abandoned, abandoned_observed
+
+
+def test_batch_failing_every_retry_fails_the_run(world, card_store_db):
+    """One user's card insert always fails (a trigger the test puts on the card table of its
+    own database: a superuser bypasses privileges, not triggers), so that user's batch fails
+    on its first try and both Airflow retries (the DAG's retries=2, 20 s exponential). The
+    other batches commit; `finalize` records 'failed' and fails the run. A sequence (never
+    rolled back) counts the refused inserts, one per try."""
+    pg = world["pg"]
+    victim = "u00001"
+    pg.run(
+        [
+            "CREATE SEQUENCE fault_refused_inserts",
+            "CREATE FUNCTION fault_refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.user_id = TG_ARGV[0] THEN PERFORM nextval('fault_refused_inserts');"
+            " RAISE EXCEPTION 'fault suite: the card of % is refused', NEW.user_id; END IF; RETURN NEW; END $$",
+            f"CREATE TRIGGER fault_refuse_insert BEFORE INSERT OR UPDATE ON user_scenario_result"
+            f" FOR EACH ROW EXECUTE FUNCTION fault_refuse_insert('{victim}')",
+        ]
+    )
+    started = time.monotonic()
+    try:
+        proc, result = run_to_failure(world, T[11])
+        tries = pg.get_first("SELECT last_value FROM fault_refused_inserts WHERE is_called")
+    finally:
+        pg.run(
+            [
+                "DROP TRIGGER IF EXISTS fault_refuse_insert ON user_scenario_result",
+                "DROP FUNCTION IF EXISTS fault_refuse_insert()",
+                "DROP SEQUENCE IF EXISTS fault_refused_inserts",
+            ]
+        )
+    seconds = time.monotonic() - started
+    row = run_row(pg, T[11])
+    batches = [
+        json.loads(path.read_text()) for path in Path(world["staging"].removeprefix("file://")).rglob("batches/*.json")
+    ]
+    (lost,) = [{s["user_id"] for s in batch} for batch in batches if victim in {s["user_id"] for s in batch}]
+    stored = {r[0] for r in card_table(pg) if r[5].isoformat() == T[11] and r[4] == result["run_id"]}
+    everyone = {u for (u,) in pg.get_records("SELECT user_id FROM card_subscriber")}
+    scenario_letters = dead_letters(pg, result["run_id"], "scenario")
+    observed = (
+        f"exit {proc.returncode}; refused inserts (= tries) {tries[0] if tries else 0}; run {result['status']}"
+        f" (finished {row['finished_at'] is not None}), cards written {result['cards_written']}: all but the"
+        f" failed batch's {len(lost)} users {stored == everyone - lost}; dead letters {len(scenario_letters)};"
+        f" {seconds:.0f} s"
+    )
+    holds = (
+        proc.returncode != 0
+        and "DagRun failed" in proc.stdout + proc.stderr
+        and "incomplete (missing batches" in proc.stdout + proc.stderr
+        and tries == (3,)
+        and result["status"] == "failed"
+        and row["finished_at"] is not None
+        and len(batches) > 1
+        and stored == everyone - lost
+        and result["cards_written"] == len(everyone - lost)
+        and not scenario_letters
+    )
+    fault_table.record(
+        f"every insert of {victim}'s card fails (batch fails its try and both retries)",
+        "3 tries; the other batches commit; finalize records failed, the run fails",
         observed,
         holds,
     )
