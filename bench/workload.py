@@ -30,6 +30,7 @@ import redis
 
 from bench.common import ROOT, run_subprocess
 from include import card_store, change_events
+from include.config import T2A_POOL, settings
 from t2a_standin import seed
 from t2a_standin.data import PRESETS, DataConfig
 from t2a_standin.server import RunningStandin, serve_in_thread
@@ -135,6 +136,13 @@ def _migrated_metadata(logs: Path) -> None:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (META_DB,)).fetchone():
             admin.execute(f'CREATE DATABASE "{META_DB}"')
     run_subprocess(["airflow", "db", "migrate"], logs / "airflow-db-migrate.log", f"airflow db migrate ({META_DB})")
+    # fetch_org's pool (a task whose pool is missing is never scheduled), as scripts/setup.sh sets it.
+    slots = str(settings().max_workers_sales)
+    run_subprocess(
+        ["airflow", "pools", "set", T2A_POOL, slots, "T2A org fetches in flight across all runs (MAX_WORKERS_SALES)"],
+        logs / "airflow-pools-set.log",
+        f"airflow pools set {T2A_POOL} {slots} ({META_DB})",
+    )
 
 
 def reset_card_results() -> None:

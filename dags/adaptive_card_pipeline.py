@@ -21,7 +21,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include import pipeline
-from include.config import CARD_STORE_ASSET, DAG_ID, settings
+from include.config import CARD_STORE_ASSET, DAG_ID, T2A_POOL, settings
 
 CFG = settings()
 
@@ -86,7 +86,13 @@ def adaptive_card_pipeline():
     def resolve_orgs(plan: dict):
         return pipeline.resolve_orgs(plan)
 
-    @task(queue="sales_org", max_active_tis_per_dagrun=CFG.max_workers_sales, map_index_template="{{ org_label }}")
+    # The pool caps T2A fetches across all runs; max_active_tis_per_dagrun within one run.
+    @task(
+        queue="sales_org",
+        pool=T2A_POOL,
+        max_active_tis_per_dagrun=CFG.max_workers_sales,
+        map_index_template="{{ org_label }}",
+    )
     def fetch_org(org: dict):
         ctx = get_current_context()
         ctx["org_label"] = org["sales_org_cd"]

@@ -16,6 +16,11 @@ from pathlib import Path
 DAG_ID = "adaptive_card_pipeline"
 # Subscribers may ask for these; every card template folder has a labels file for each.
 SUPPORTED_LOCALES: tuple[str, ...] = ("en-US", "ko-KR")
+# The Airflow pool every T2A org fetch takes a slot of: MAX_WORKERS_SALES slots cap the fetches
+# in flight across all runs (schedule, backfills, replays, smoke runs), not just within one.
+# Whatever migrates a metadata database creates it (`scripts/setup.sh`, compose's airflow-init,
+# the bench and test stacks): a task whose pool is missing is never scheduled.
+T2A_POOL = "t2a_fetch"
 
 # The card store as an Airflow Asset: `finalize` records an event on it after every run that
 # ends success or partial, its counts in the event's extra; a DAG scheduled on it follows the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make a fresh machine ready: services up, virtualenv with the pinned packages, local
-# secrets, both databases, Airflow's metadata schema and the card-store schema.
+# secrets, both databases, Airflow's metadata schema, the T2A fetch pool and the card-store schema.
 # Idempotent and quick when nothing changed; every other script calls it first.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -68,5 +68,12 @@ for db in "$AIRFLOW_META_DB" "$DB_NAME"; do
 done
 log "airflow db migrate"
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+# The pool that caps T2A fetches across all runs (include/config.py T2A_POOL), MAX_WORKERS_SALES
+# slots; set on every call, so a changed MAX_WORKERS_SALES takes effect. A fetch_org task whose
+# pool is missing is never scheduled: whatever migrates a metadata database sets it too.
+read -r pool slots < <(python -c 'from include.config import T2A_POOL, settings; print(T2A_POOL, settings().max_workers_sales)')
+log "airflow pool $pool: $slots slots"
+airflow pools set "$pool" "$slots" "T2A org fetches in flight across all runs (MAX_WORKERS_SALES)" \
+  >"$AIRFLOW_HOME/pools-set.log" 2>&1 || { cat "$AIRFLOW_HOME/pools-set.log"; exit 1; }
 log "card-store migrations"
 python -m include.card_store migrate

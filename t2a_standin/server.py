@@ -150,13 +150,19 @@ def _is_number(value: Any) -> bool:
 
 @dataclass
 class StandinState:
-    """What the handlers share: the data, the token, the fault rules and the request counts."""
+    """What the handlers share: the data, the token, the fault rules, the request counts and
+    the query requests in flight (now, and the most at once since the stats were reset), all
+    of them and those for one sales org."""
 
     dataset: Dataset
     token: str
     rules: list[FaultRule] = field(default_factory=list)
     stats: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    org_in_flight: int = 0
+    max_org_in_flight: int = 0
 
     def set_rules(self, raw: Any) -> int:
         if not isinstance(raw, list):
@@ -182,11 +188,41 @@ class StandinState:
         with self.lock:
             self.stats[(org, query, status)] += 1
 
+    def enter(self, org: str | None) -> None:
+        """A query request arrived: one more in flight (the high-water marks follow); `org` for
+        one sales org's query (what a pipeline's org fetch sends), None for SALES_ORG_LIST."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if org is not None:
+                self.org_in_flight += 1
+                self.max_org_in_flight = max(self.max_org_in_flight, self.org_in_flight)
+
+    def leave(self, org: str | None) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            if org is not None:
+                self.org_in_flight -= 1
+
+    def reset_stats(self) -> dict[str, Any]:
+        """Counts cleared; the high-water mark starts again from the requests in flight now."""
+        with self.lock:
+            self.stats.clear()
+            self.max_in_flight, self.max_org_in_flight = self.in_flight, self.org_in_flight
+        return self.stats_json()
+
     def stats_json(self) -> dict[str, Any]:
         with self.lock:
             items = sorted(self.stats.items(), key=lambda kv: tuple(str(part) for part in kv[0]))
+            flight = {
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "org_in_flight": self.org_in_flight,
+                "max_org_in_flight": self.max_org_in_flight,
+            }
         return {
             "total": sum(count for _, count in items),
+            **flight,
             "requests": [
                 {"org": org, "query": query, "status": status, "count": count} for (org, query, status), count in items
             ],
@@ -323,7 +359,7 @@ class StandinHandler(BaseHTTPRequestHandler):
         if self.path == FAULTS_PATH:
             self._admin(lambda body: {"rules": self.server.state.set_rules([])})
         elif self.path == STATS_PATH:
-            self._admin(lambda body: self._reset_stats())
+            self._admin(lambda body: self.server.state.reset_stats())
         else:
             self._send_error(404, f"no endpoint {self.path}")
 
@@ -351,6 +387,14 @@ class StandinHandler(BaseHTTPRequestHandler):
             if isinstance(params, dict) and isinstance(params.get("sales_org_cd"), str)
             else None
         )
+        state.enter(org)
+        try:
+            self._query_in_flight(started, request, query, params, org)
+        finally:
+            state.leave(org)
+
+    def _query_in_flight(self, started: float, request: Any, query: str | None, params: Any, org: str | None) -> None:
+        state = self.server.state
         status: int | str
         rows: int | None = None
         try:
@@ -429,11 +473,6 @@ class StandinHandler(BaseHTTPRequestHandler):
             self._send_error(400, str(exc))
             return
         self._send(200, json.dumps(payload).encode())
-
-    def _reset_stats(self) -> dict[str, Any]:
-        with self.server.state.lock:
-            self.server.state.stats.clear()
-        return {"total": 0, "requests": []}
 
     # ----- plumbing ---------------------------------------------------------------------
     def _read_body(self) -> bytes:

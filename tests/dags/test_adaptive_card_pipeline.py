@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from include.config import CARD_STORE_ASSET, CARD_STORE_ASSET_URI
+from include.config import CARD_STORE_ASSET, CARD_STORE_ASSET_URI, T2A_POOL, settings
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -51,6 +51,15 @@ def test_mapped_tasks_and_queues(dag):
     assert fetch.queue == "sales_org" and scenarios.queue == "adaptive_card"
     assert fetch.map_index_template and scenarios.map_index_template
     assert dag.get_task("finalize").trigger_rule == "all_done"
+
+
+def test_t2a_fetches_take_the_pool_across_runs_and_the_cap_within_one(dag):
+    """fetch_org alone takes a slot of the T2A pool (MAX_WORKERS_SALES slots, set wherever a
+    metadata database is migrated) and keeps its per-run cap; the other tasks use the default pool."""
+    fetch = dag.get_task("fetch_org")
+    assert T2A_POOL == "t2a_fetch" and fetch.pool == T2A_POOL and fetch.pool_slots == 1
+    assert fetch.max_active_tis_per_dagrun == settings().max_workers_sales
+    assert [t.task_id for t in dag.tasks if t.pool == T2A_POOL] == ["fetch_org"]
 
 
 def test_finalize_alone_records_the_card_store_asset(dag):

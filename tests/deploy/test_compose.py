@@ -200,6 +200,19 @@ def test_every_component_has_a_service(services):
     assert _standin(services), "want one service running the T2A stand-in"
 
 
+def test_init_sets_the_t2a_pool_after_migrating(services):
+    """fetch_org's pool must exist wherever the metadata database is migrated (a task whose pool
+    is missing is never scheduled): the init service sets include/config.py's T2A_POOL to
+    MAX_WORKERS_SALES slots (compose's default the DAG's: 3) after `airflow db migrate`."""
+    from include.config import T2A_POOL
+
+    init = next(s for s in _airflow(services).values() if "airflow db migrate" in _str(s.get("command")))
+    calls = airflow_invocations(init)
+    sets = [i for i, argv in enumerate(calls) if argv[:3] == ["pools", "set", T2A_POOL]]
+    assert len(sets) == 1 and calls.index(["db", "migrate"]) < sets[0], calls
+    assert calls[sets[0]][3] == "${MAX_WORKERS_SALES:-3}" and _interpolate(calls[sets[0]][3]) == "3", calls[sets[0]]
+
+
 def test_each_dag_queue_has_exactly_one_worker_sized_by_its_variable(services):
     workers = _worker_queues(services)
     for queue in sorted(_dag_queues()):

@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from include import card_store, change_events
-from include.config import CARD_STORE_ASSET_NAME, CARD_STORE_ASSET_URI, DAG_ID
+from include.config import CARD_STORE_ASSET_NAME, CARD_STORE_ASSET_URI, DAG_ID, T2A_POOL, settings
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from tests.conftest import CARD_TABLES, DB_HOST, DB_PORT, DB_USER
@@ -98,6 +98,16 @@ def world(card_store_db, redis_db, t2a_server, tmp_path_factory):
             timeout=300,
         )
         assert migrate.returncode == 0, (migrate.stdout + migrate.stderr)[-3000:]
+        # fetch_org's pool, as scripts/setup.sh sets it: without it the scheduler never runs a fetch.
+        pool = subprocess.run(
+            ["airflow", "pools", "set", T2A_POOL, str(settings().max_workers_sales), "T2A org fetches (test)"],
+            env=environment(staging, **env),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert pool.returncode == 0, (pool.stdout + pool.stderr)[-3000:]
         world = {"env": env, "meta": meta, "staging": staging, "pg": card_store.hook()}
         with scheduler(world):
             yield world

@@ -17,20 +17,23 @@ each runs alone or in any order.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from include import card_store
-from include.config import DAG_ID
+from include.config import DAG_ID, T2A_POOL
 from tests.support.celery_stack import (
     ARTIFACTS,
     BATCH_SIZE,
     CHROMIUM,
     SUBSCRIBERS,
+    Stack,
     assert_card_store,
     assert_ran_on_celery,
     latest_tick,
@@ -83,6 +86,7 @@ def test_backfill_runs_each_interval_and_keeps_the_newest_cards(
     newest = latest_tick(datetime.now(UTC)) - timedelta(hours=6)
     intervals = [newest - timedelta(hours=4), newest - timedelta(hours=2), newest]
     # One at a time, like the DAG's max_active_runs=1 (a backfill has its own limit, default 10).
+    _wait_for_backfills_to_complete(live_dag)
     made = live_dag.airflow(
         "backfill",
         "create",
@@ -96,7 +100,7 @@ def test_backfill_runs_each_interval_and_keeps_the_newest_cards(
         "1",
     )
     assert made.returncode == 0, made.stdout + made.stderr[-3000:]
-    runs = live_dag.runs(run_type=["backfill"])
+    runs = [r for r in live_dag.runs(run_type=["backfill"]) if parse_ts(r["data_interval_end"]) in intervals]
     assert sorted(parse_ts(r["data_interval_end"]) for r in runs) == intervals, runs
     for run in sorted(runs, key=lambda r: r["data_interval_end"]):
         live_dag.wait_for_run(run["dag_run_id"])
@@ -113,6 +117,83 @@ def test_backfill_runs_each_interval_and_keeps_the_newest_cards(
     )
     assert by_interval == {parse_ts(r["data_interval_end"]): r["dag_run_id"] for r in runs}
     assert_card_store(by_interval[newest], newest, set(subscribers))
+
+
+def _standin(stack: Stack, method: str, path: str, body=None) -> dict:
+    """The stack's T2A stand-in admin API (its token is the stack's generated local secret)."""
+    secrets = (stack.home / "local.env").read_text().splitlines()
+    token = next(line.split("=", 1)[1] for line in secrets if line.startswith("T2A_TOKEN="))
+    response = requests.request(
+        method, stack.env["T2A_API_URL"] + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def _set_pool(stack: Stack, slots: int) -> int:
+    """Set the T2A pool's slots; return what it had."""
+    got = stack.airflow("pools", "get", T2A_POOL, "--output", "json")
+    assert got.returncode == 0, got.stdout + got.stderr[-3000:]
+    (before,) = json.loads(got.stdout)
+    made = stack.airflow("pools", "set", T2A_POOL, str(slots), "T2A org fetches in flight across all runs")
+    assert made.returncode == 0, made.stdout + made.stderr[-3000:]
+    return int(before["slots"])
+
+
+def _wait_for_backfills_to_complete(stack: Stack, timeout: float = 120) -> None:
+    """Only one backfill per DAG may run: the scheduler marks one complete a while after its
+    last run ended."""
+    deadline = time.monotonic() + timeout
+    while running := [b for b in stack.call("GET", "/backfills", params={"dag_id": DAG_ID})["backfills"]
+                      if not b["completed_at"]]:  # fmt: skip
+        assert time.monotonic() < deadline, f"backfills still running after {timeout}s: {running}"
+        time.sleep(2)
+
+
+def test_backfill_of_three_runs_at_once_keeps_t2a_fetches_within_the_pool(
+    clear_of_schedule_tick, live_dag, subscribers, clean_cards
+):
+    """The pool caps T2A fetches across runs: three backfill runs at once (each may fetch
+    MAX_WORKERS_SALES=3 orgs at a time, and the sales worker runs 3 tasks) with the pool at 2
+    never have more than 2 org queries in flight at the stand-in, and do have 2 (a delay on
+    every SALES_ORG query makes fetches overlap); without the pool they could reach 3."""
+    pool = 2
+    newest = latest_tick(datetime.now(UTC)) - timedelta(hours=14)  # intervals no other test here runs
+    intervals = [newest - timedelta(hours=4), newest - timedelta(hours=2), newest]
+    before = _set_pool(live_dag, pool)
+    try:
+        _standin(live_dag, "POST", "/_admin/faults", [{"query": "SALES_ORG", "kind": "delay", "seconds": 1.5}])
+        _standin(live_dag, "DELETE", "/_admin/stats")
+        _wait_for_backfills_to_complete(live_dag)
+        made = live_dag.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            DAG_ID,
+            "--from-date",
+            intervals[0].isoformat(),
+            "--to-date",
+            newest.isoformat(),
+            "--max-active-runs",
+            "3",
+        )
+        assert made.returncode == 0, made.stdout + made.stderr[-3000:]
+        runs = [r for r in live_dag.runs(run_type=["backfill"]) if parse_ts(r["data_interval_end"]) in intervals]
+        assert sorted(parse_ts(r["data_interval_end"]) for r in runs) == intervals, runs
+        for run in runs:
+            live_dag.wait_for_run(run["dag_run_id"])
+        stats = _standin(live_dag, "GET", "/_admin/stats")
+    finally:
+        _standin(live_dag, "DELETE", "/_admin/faults")
+        _set_pool(live_dag, before)
+
+    orgs = len(set(subscribers.values()))
+    for run in runs:
+        assert_ran_on_celery(live_dag, run["dag_run_id"], fetches=orgs, batches=math.ceil(SUBSCRIBERS / BATCH_SIZE))
+    ended = [live_dag.call("GET", f"/dags/{DAG_ID}/dagRuns/{r['dag_run_id']}") for r in runs]
+    spans = [(parse_ts(r["start_date"]), parse_ts(r["end_date"])) for r in ended]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), f"the runs never overlapped: {spans}"
+    assert 2 <= stats["max_org_in_flight"] <= pool, stats
 
 
 @pytest.fixture

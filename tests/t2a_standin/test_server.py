@@ -470,3 +470,26 @@ def test_large_preset_is_about_a_million_rows_and_one_org_is_served_alone():
     rows = table_of(response)["rows"]
     assert len(rows) == config.accounts_per_org * config.materials_per_account == 25_000
     assert built == {"orgs": 1, "sales": 1, "tables": 1}, f"serving one org of {config.orgs} built {built}"
+
+
+def test_stats_keep_the_most_queries_in_flight_at_once_until_reset(api, standin):
+    """Three delayed queries at once, two of them for a sales org: the stats' high-water marks
+    say 3 and 2, none in flight after; a reset starts the marks again from what is in flight
+    then (nothing)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    org = org_of(standin.dataset, "ordinary")
+    asks = [("SALES_ORG_LIST", None), ("SALES_ORG", params_for("SALES_ORG", org))]
+    asks.append(("SALES_TOTAL", params_for("SALES_TOTAL", org)))
+    api.session.post(f"{api.base}/_admin/faults", json=[{"kind": "delay", "seconds": 0.5}]).raise_for_status()
+    assert api.session.get(f"{api.base}/_admin/stats").json()["max_in_flight"] == 0
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda ask: api(*ask), asks))
+    assert [a.status_code for a in answers] == [200] * 3
+    assert api("SALES_ORG_LIST").status_code == 200  # alone: the marks stay
+    stats = api.session.get(f"{api.base}/_admin/stats").json()
+    flight = ("in_flight", "max_in_flight", "org_in_flight", "max_org_in_flight")
+    assert (stats["total"], *(stats[k] for k in flight)) == (4, 0, 3, 0, 2)
+    reset = api.session.delete(f"{api.base}/_admin/stats").json()
+    assert (reset["total"], *(reset[k] for k in flight)) == (0, 0, 0, 0, 0)
+    assert api.session.get(f"{api.base}/_admin/stats").json()["max_in_flight"] == 0
