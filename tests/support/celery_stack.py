@@ -175,6 +175,22 @@ class Stack:
                 executed.setdefault((run_id, task_id, int(map_index or -1)), []).append(worker)
         return executed
 
+    def restart(self) -> None:
+        """`scripts/stack.sh stop`, then `start`, with the same environment: what brings back
+        components that exited (stack.sh supervises nothing; compose's `restart: always` would
+        restart each container by itself). Runs in flight continue from the metadata database."""
+        for action, timeout in (("stop", 120), ("start", 400)):
+            done = subprocess.run(
+                [str(ROOT / "scripts/stack.sh"), action],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            assert done.returncode == 0, f"stack.sh {action} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+        wait_for_dag(self)
+
     def wait_until_idle(self, timeout: float = RUN_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while self.runs(state=["queued", "running"]):

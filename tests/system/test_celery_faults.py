@@ -1,7 +1,9 @@
 """Crash safety on the real Celery stack (`scripts/stack.sh`), where a crash is a lost worker
-process rather than a killed `airflow dags test`: Airflow itself must notice and retry, and the
-card store must end exactly like a clean run. Also the stale-XCom trap of a shrinking re-run
-(a run cleared through the REST API after an organization lost all its subscribers).
+process or a restarted PostgreSQL server rather than a killed `airflow dags test`: Airflow
+itself must notice and retry, and the card store must end exactly like a clean run. Also the
+stale-XCom trap of a shrinking re-run (a run cleared through the REST API after an
+organization lost all its subscribers), and the operators' dead-letter replay through the
+REST API (`acp dead-letters replay` with AIRFLOW_API_URL set).
 
 The stack is the one `tests/system/test_celery_stack.py` builds (own metadata database, ports,
 broker keys, staging), with `[scheduler] task_instance_heartbeat_timeout` lowered so a task
@@ -13,16 +15,20 @@ adds a fault-table row.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime
 
 import psutil
 import psycopg
 import pytest
+import requests
 
 from include import card_store
 from include.config import DAG_ID
+from include.ops import cli
 from tests.conftest import DB_HOST, DB_PORT, DB_USER
 from tests.support import fault_table
 from tests.support.celery_stack import RUN_TIMEOUT, SUBSCRIBERS, Stack, assert_card_store, running_stack
@@ -56,6 +62,24 @@ def _trigger(stack: Stack, run_id: str, logical: datetime, conf: dict | None = N
     )
 
 
+def _hold_card_writes(stack: Stack, run_id: str, dbname: str) -> psycopg.Connection:
+    """Lock the cards table against writes, in a connection of the test, as soon as the run's
+    plan_run has finished: plan_run itself deletes withdrawn cards from that table and must not
+    be held (the batches come several tasks later). Closing the connection releases it."""
+    deadline = time.monotonic() + BLOCK_TIMEOUT
+    while True:
+        states = {ti["task_id"]: ti["state"] for ti in stack.task_instances(run_id)}
+        if states.get("plan_run") == "success":
+            break
+        assert states.get("plan_run") not in ("failed", "upstream_failed"), stack.failure_report(run_id)
+        assert time.monotonic() < deadline, f"plan_run of {run_id} not done in {BLOCK_TIMEOUT}s: {states}"
+        time.sleep(0.2)
+    assert states.get("run_scenarios") in (None, "scheduled", "queued"), f"batches already under way: {states}"
+    lock = psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname=dbname)
+    lock.execute("LOCK TABLE user_scenario_result IN SHARE ROW EXCLUSIVE MODE")
+    return lock
+
+
 def _blocked_backends(stack: Stack, run_id: str, dbname: str) -> list[tuple[int, int]]:
     """(backend pid, client port) of card-store sessions waiting for a lock on the cards table,
     polled until one shows up (bounded; fails early if the run ends)."""
@@ -65,7 +89,7 @@ def _blocked_backends(stack: Stack, run_id: str, dbname: str) -> list[tuple[int,
         waiting = pg.get_records(
             "SELECT pid, client_port FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
             " AND query ILIKE %s",
-            parameters=(dbname, "%user_scenario_result%"),
+            parameters=(dbname, "%user_scenario_result%incoming%"),  # a batch's card write
         )
         if waiting:
             return [tuple(w) for w in waiting]
@@ -130,11 +154,10 @@ def test_worker_killed_mid_batch_is_retried_to_a_clean_result(live_dag, subscrib
     """A scenario batch blocked inside its card transaction loses its Celery pool process."""
     stack, pg = live_dag, card_store.hook()
     run_id, logical = "kill__celeryfaults", datetime(2026, 11, 26, 8, tzinfo=UTC)
-    lock = psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname=card_store_db)
+    # One batch for everyone: the blocked transaction holds the whole run's cards.
+    _trigger(stack, run_id, logical, {"batch_size": SUBSCRIBERS})
+    lock = _hold_card_writes(stack, run_id, card_store_db)
     try:
-        lock.execute("LOCK TABLE user_scenario_result IN SHARE ROW EXCLUSIVE MODE")
-        # One batch for everyone: the blocked transaction holds the whole run's cards.
-        _trigger(stack, run_id, logical, {"batch_size": SUBSCRIBERS})
         (backend, client_port), *others = _blocked_backends(stack, run_id, card_store_db)
         assert not others, f"more than one batch waiting: {others}"
         visible_blocked = pg.get_first(
@@ -190,7 +213,9 @@ def test_worker_killed_mid_batch_is_retried_to_a_clean_result(live_dag, subscrib
 
 def test_shrinking_rerun_merges_only_this_attempts_orgs(live_dag, subscribers, clean_cards):
     """Clear a finished run after one organization lost all its subscribers: fetch_org maps over
-    one org fewer, and the merge must not pick up the removed map index's old XCom."""
+    one org fewer, and the merge must not pick up the removed map index's old XCom. The
+    deactivated readers' cards are withdrawn (deleted, one 'withdrawn' event each); every other
+    card stays as it was."""
     stack, pg = live_dag, card_store.hook()
     run_id, logical = "shrink__celeryfaults", datetime(2026, 11, 26, 10, tzinfo=UTC)
     orgs = sorted(set(subscribers.values()))
@@ -234,14 +259,20 @@ def test_shrinking_rerun_merges_only_this_attempts_orgs(live_dag, subscribers, c
         timeout=30,
     )
     after = card_table(pg)
+    withdrawn = sorted(
+        u
+        for (u,) in pg.get_records(
+            "SELECT user_id FROM card_change_outbox WHERE run_id = %s AND change = 'withdrawn'", parameters=(run_id,)
+        )
+    )
     served = len([u for u, o in subscribers.items() if o != gone])
     observed = (
         f"{len(orgs)} -> {len(kept)} orgs ({gone} deactivated); fetch_org states {fetches};"
         f" removed index's old XCom still there: {stale.ok}; merged {merged['orgs_served']},"
         f" index {sorted(index_orgs)},"
         f" log {merge_lines}; pipeline_run orgs_fetched {again['orgs_fetched']}, served"
-        f" {again['subscribers_served']}, written {again['cards_written']}; card table unchanged:"
-        f" {after == before}"
+        f" {again['subscribers_served']}, written {again['cards_written']}; {gone}'s cards withdrawn"
+        f" {len(withdrawn)}, every other card unchanged: {after == [r for r in before if r[2] != gone]}"
     )
     holds = (
         again["status"] == "success"
@@ -254,11 +285,196 @@ def test_shrinking_rerun_merges_only_this_attempts_orgs(live_dag, subscribers, c
         and fetches == {**dict.fromkeys(range(len(kept)), "success"), len(kept): "removed"}
         and again["subscribers_served"] == again["cards_unchanged"] == served
         and again["cards_written"] == 0
-        and after == before
+        and after == [r for r in before if r[2] != gone]
+        and withdrawn == sorted(r[0] for r in before if r[2] == gone)
     )
     fault_table.record(
         "run cleared via REST after one org lost all subscribers (fan-out N -> N-1)",
-        "merge uses exactly this attempt's N-1 orgs; that org's cards untouched; 0 written",
+        "merge uses exactly this attempt's N-1 orgs; that org's cards withdrawn, one event each; 0 written",
+        observed,
+        holds,
+    )
+    assert holds, observed
+
+
+def _restart_postgres() -> tuple[str, float]:
+    """Restart the PostgreSQL server the card store is on — the machine's, which also holds
+    Airflow's metadata — as an operator would: pg_ctlcluster (fast mode: open transactions are
+    rolled back, every session is cut). Returns the cluster and the seconds until it accepted
+    connections again."""
+    name = card_store.hook().get_first("SHOW cluster_name")[0]  # Debian's "<version>/<cluster>"
+    assert DB_HOST in ("127.0.0.1", "localhost") and re.fullmatch(r"\d+/[\w.-]+", name or ""), (
+        f"cannot restart PostgreSQL at {DB_HOST}:{DB_PORT} (cluster_name {name!r}) from this test"
+    )
+    started = time.monotonic()
+    restart = subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *name.split("/"), "restart"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert restart.returncode == 0, f"pg_ctlcluster {name} restart: {restart.stdout}{restart.stderr}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, dbname="postgres", connect_timeout=2).close()
+            return name, time.monotonic() - started
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, f"PostgreSQL {name} not accepting connections 60 s after its restart"
+            time.sleep(0.2)
+
+
+def _components_down(stack: Stack) -> list[str]:
+    """Components of the stack whose process (its pid file's session leader) is gone."""
+    down = []
+    for pidfile in sorted((stack.home / "run").glob("*.pid")):
+        try:
+            os.kill(int(pidfile.read_text()), 0)
+        except (ProcessLookupError, ValueError):
+            down.append(pidfile.stem)
+    return down
+
+
+def test_postgres_restarted_mid_batch_is_retried_to_a_clean_result(live_dag, subscribers, clean_cards, card_store_db):
+    """The PostgreSQL server is restarted (pg_ctlcluster) while a scenario batch is inside its
+    card transaction (held at its write by a lock the test takes, so the restart surely lands
+    mid-batch). The restart also cuts Airflow's own metadata sessions: the scheduler, the
+    dag-processor and the triggerer exit on the first failed connection (Airflow has no retry
+    around their loops), and stack.sh supervises nothing. The test records which components
+    exited and then does what a supervisor does (compose: `restart: always`; locally:
+    stack.sh stop + start). From there Airflow must retry the batch and end like a clean run."""
+    stack, pg = live_dag, card_store.hook()
+    run_id, logical = "pgrestart__celeryfaults", datetime(2026, 11, 26, 12, tzinfo=UTC)
+    _trigger(stack, run_id, logical, {"batch_size": SUBSCRIBERS})  # one batch: it holds every card
+    lock = _hold_card_writes(stack, run_id, card_store_db)
+    try:
+        (backend, _), *others = _blocked_backends(stack, run_id, card_store_db)
+        assert not others, f"more than one batch waiting: {others}"
+        visible_blocked = pg.get_first(
+            "SELECT count(*) FROM user_scenario_result WHERE run_id = %s", parameters=(run_id,)
+        )[0]
+        cluster, seconds = _restart_postgres()
+    finally:
+        lock.close()  # cut by the restart already
+    visible_after_restart = pg.get_first(
+        "SELECT count(*) FROM user_scenario_result WHERE run_id = %s", parameters=(run_id,)
+    )[0]
+    time.sleep(HEARTBEAT_TIMEOUT)  # long enough for every component to hit the database again
+    exited = _components_down(stack)
+    restarted = time.monotonic()
+    if exited:
+        stack.restart()
+    restart_seconds = time.monotonic() - restarted
+
+    stack.wait_for_run(run_id, timeout=RUN_TIMEOUT + HEARTBEAT_TIMEOUT + 60)
+    (batch,) = [ti for ti in stack.task_instances(run_id) if ti["task_id"] == "run_scenarios"]
+    tries = stack.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/run_scenarios/0/tries")
+    first_try = [t["state"] for t in tries["task_instances"] if t["try_number"] == 1]
+    events = pg.get_records(
+        "SELECT user_id, count(*) FROM card_change_outbox WHERE run_id = %s GROUP BY user_id", parameters=(run_id,)
+    )
+    run = _run_row(run_id)
+    down_at_end = _components_down(stack)
+    observed = (
+        f"{cluster} restarted in {seconds:.1f}s, the batch blocked in its card write (backend {backend});"
+        f" rows visible while blocked {visible_blocked}, after the restart {visible_after_restart};"
+        f" components that exited with it: {', '.join(exited) or 'none'}"
+        f"{f' (stack.sh stop + start: {restart_seconds:.0f}s)' if exited else ''}; batch try_number"
+        f" {batch['try_number']} (try 1: {first_try}); run {run['status']}, {run['cards_written']} written;"
+        f" events {len(events)} for {len(subscribers)} users, max per user {max((n for _, n in events), default=0)};"
+        f" components down at the end: {', '.join(down_at_end) or 'none'}"
+    )
+    holds = (
+        visible_blocked == visible_after_restart == 0
+        and not down_at_end
+        and batch["try_number"] >= 2
+        and first_try == ["failed"]
+        and run["status"] == "success"
+        and run["cards_written"] == len(subscribers)
+        and sorted(u for u, _ in events) == sorted(subscribers)
+        and {n for _, n in events} == {1}
+    )
+    fault_table.record(
+        "PostgreSQL server restarted (pg_ctlcluster) inside a batch's card transaction (real stack)",
+        "nothing visible; components that exit are restarted (supervisor); Airflow retries the batch;"
+        " one row per subscriber, one event each",
+        observed,
+        holds,
+    )
+    assert holds, observed
+    assert_card_store(run_id, logical, set(subscribers))
+
+
+def _standin(stack: Stack, method: str, path: str, body=None) -> dict:
+    """The stack's T2A stand-in admin API (its token is the stack's generated local secret)."""
+    secrets = (stack.home / "local.env").read_text().splitlines()
+    token = next(line.split("=", 1)[1] for line in secrets if line.startswith("T2A_TOKEN="))
+    response = requests.request(
+        method, stack.env["T2A_API_URL"] + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_rest_replay_of_a_fetch_dead_letter_resolves_it(live_dag, subscribers, clean_cards, monkeypatch, capsys):
+    """A run with one org failing for good leaves a `fetch` dead letter; with the fault cleared,
+    `acp dead-letters replay <id>` with AIRFLOW_API_URL set starts the replay through the REST
+    API, waits for it and resolves the row with the replay run's evidence."""
+    stack, pg = live_dag, card_store.hook()
+    run_id, logical = "replaysource__celeryfaults", datetime(2026, 11, 26, 14, tzinfo=UTC)
+    x = sorted(set(subscribers.values()))[1]
+    _standin(stack, "POST", "/_admin/faults", [{"org": x, "query": "SALES_ORG", "kind": "status", "status": 503}])
+    try:
+        _trigger(stack, run_id, logical)
+        stack.wait_for_run(run_id)
+    finally:
+        _standin(stack, "DELETE", "/_admin/faults")
+    source = _run_row(run_id)
+    letters = pg.get_records(
+        "SELECT id, item_key FROM pipeline_dead_letter WHERE run_id = %s AND resolved_at IS NULL", parameters=(run_id,)
+    )
+    assert [key for _, key in letters] == [x], f"dead letters of {run_id}: {letters} (run {source})"
+    ((letter_id, _),) = letters
+
+    monkeypatch.setenv("AIRFLOW_API_URL", stack.api)
+    monkeypatch.setenv("AIRFLOW_API_USERNAME", "admin")
+    monkeypatch.setenv("AIRFLOW_API_PASSWORD", stack.password)
+    started = time.monotonic()
+    code = cli.main(["dead-letters", "replay", str(letter_id), "--timeout", str(RUN_TIMEOUT)])
+    seconds = time.monotonic() - started
+    printed = capsys.readouterr().out
+    resolved_at, resolution = pg.get_first(
+        "SELECT resolved_at, resolution FROM pipeline_dead_letter WHERE id = %s", parameters=(letter_id,)
+    )
+    replay_id = resolution.removeprefix("replayed by run ") if resolution else ""
+    replay = stack.call("GET", f"/dags/{DAG_ID}/dagRuns/{replay_id}") if replay_id.startswith("replay__") else {}
+    cards = dict(
+        pg.get_records(
+            "SELECT user_id, run_id FROM user_scenario_result WHERE sales_org_cd = %s ORDER BY user_id", parameters=(x,)
+        )
+    )
+    users_of_x = sorted(u for u, org in subscribers.items() if org == x)
+    observed = (
+        f"source run {source['status']} with dead letter {letter_id} ({x}); acp exit {code} after {seconds:.0f}s;"
+        f" row: resolved {resolved_at is not None}, {resolution!r}; replay run"
+        f" {replay.get('state')} ({replay.get('run_type')}, conf {replay.get('conf')}); {x}'s {len(users_of_x)}"
+        f" users' cards from the replay: {sorted(cards) == users_of_x and set(cards.values()) == {replay_id}}"
+    )
+    holds = (
+        source["status"] == "partial"
+        and code == 0
+        and f"dead letter {letter_id}: replayed by run {replay_id}" in printed
+        and resolved_at is not None
+        and replay.get("state") == "success"
+        and replay.get("run_type") == "manual"
+        and replay.get("conf") == {"sales_orgs": [x]}
+        and users_of_x
+        and sorted(cards) == users_of_x
+        and set(cards.values()) == {replay_id}
+    )
+    fault_table.record(
+        f"fetch dead letter ({x}, 503 for good), fault cleared, `acp dead-letters replay` via REST (real stack)",
+        "a REST-triggered run for that org; acp waits; the row is resolved by that run, its users' cards from it",
         observed,
         holds,
     )
