@@ -35,12 +35,11 @@ from include.cards import TEMPLATES_ROOT, render_cards
 from include.config import DAG_ID
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
-from tests.support import ROOT
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ROOT
 from tests.support.daily_brief_reference import reference_pages
 from tests.support.t2a_reader import t2a_inputs
 
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 AS_OF = "2026-11-26T10:00:00+00:00"
 SUBSCRIBERS = 10
 BROKEN_USER = "u_broken"
@@ -358,15 +357,7 @@ def browser():
         chromium = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         yield chromium
         chromium.close()

@@ -41,7 +41,6 @@ EXECUTED = re.compile(
     r"Executing workload in Celery: .*log_path='dag_id=[^/]+/run_id=([^/]+)/"
     r"task_id=([^/]+)/(?:map_index=(\d+)/)?attempt=\d+\.log'"
 )  # no map_index: unmapped
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _free_port() -> int:

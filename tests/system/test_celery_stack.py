@@ -28,10 +28,10 @@ import requests
 
 from include import card_store
 from include.config import DAG_ID, T2A_POOL
+from tests.support import CHROMIUM, CHROMIUM_ARGS
 from tests.support.celery_stack import (
     ARTIFACTS,
     BATCH_SIZE,
-    CHROMIUM,
     SUBSCRIBERS,
     Stack,
     assert_card_store,
@@ -208,15 +208,7 @@ def chromium(tmp_path):
             executable_path=CHROMIUM,
             headless=True,
             viewport={"width": 1400, "height": 1000},
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             yield context.new_page()

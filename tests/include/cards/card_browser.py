@@ -21,22 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import ROOT
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ROOT
 
-CHROMIUM = "/usr/bin/chromium"
 RENDERER_JS = ROOT / "plugins" / "card_preview" / "static" / "adaptivecards.min.js"
 MEASURE_JS = Path(__file__).with_name("legibility.js")
 HOST_CONFIG = ROOT / "include" / "cards" / "teams-hostconfig.json"
-# The flags of the other browser tests (tests/plugins/test_card_preview.py).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The renderer brings no styles of its own for buttons; Teams draws them as outlined buttons.
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
 body { margin: 0; padding: 16px; background: #f5f5f5; }
