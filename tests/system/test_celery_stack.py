@@ -86,24 +86,7 @@ def test_backfill_runs_each_interval_and_keeps_the_newest_cards(
     newest = latest_tick(datetime.now(UTC)) - timedelta(hours=6)
     intervals = [newest - timedelta(hours=4), newest - timedelta(hours=2), newest]
     # One at a time, like the DAG's max_active_runs=1 (a backfill has its own limit, default 10).
-    _wait_for_backfills_to_complete(live_dag)
-    made = live_dag.airflow(
-        "backfill",
-        "create",
-        "--dag-id",
-        DAG_ID,
-        "--from-date",
-        intervals[0].isoformat(),
-        "--to-date",
-        newest.isoformat(),
-        "--max-active-runs",
-        "1",
-    )
-    assert made.returncode == 0, made.stdout + made.stderr[-3000:]
-    runs = [r for r in live_dag.runs(run_type=["backfill"]) if parse_ts(r["data_interval_end"]) in intervals]
-    assert sorted(parse_ts(r["data_interval_end"]) for r in runs) == intervals, runs
-    for run in sorted(runs, key=lambda r: r["data_interval_end"]):
-        live_dag.wait_for_run(run["dag_run_id"])
+    runs = _backfill(live_dag, intervals, max_active_runs=1)
 
     orgs = len(set(subscribers.values()))
     for run in runs:
@@ -140,6 +123,31 @@ def _set_pool(stack: Stack, slots: int) -> int:
     return int(before["slots"])
 
 
+def _backfill(live_dag, intervals: list[datetime], max_active_runs: int) -> list[dict]:
+    """`airflow backfill create` over these intervals (after any earlier backfill completed:
+    Airflow allows one at a time per DAG); waits for its runs, returned in interval order."""
+    _wait_for_backfills_to_complete(live_dag)
+    made = live_dag.airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        intervals[0].isoformat(),
+        "--to-date",
+        intervals[-1].isoformat(),
+        "--max-active-runs",
+        str(max_active_runs),
+    )
+    assert made.returncode == 0, made.stdout + made.stderr[-3000:]
+    runs = [r for r in live_dag.runs(run_type=["backfill"]) if parse_ts(r["data_interval_end"]) in intervals]
+    runs.sort(key=lambda r: parse_ts(r["data_interval_end"]))
+    assert [parse_ts(r["data_interval_end"]) for r in runs] == intervals, runs
+    for run in runs:
+        live_dag.wait_for_run(run["dag_run_id"])
+    return runs
+
+
 def _wait_for_backfills_to_complete(stack: Stack, timeout: float = 120) -> None:
     """Only one backfill per DAG may run: the scheduler marks one complete a while after its
     last run ended."""
@@ -164,24 +172,7 @@ def test_backfill_of_three_runs_at_once_keeps_t2a_fetches_within_the_pool(
     try:
         _standin(live_dag, "POST", "/_admin/faults", [{"query": "SALES_ORG", "kind": "delay", "seconds": 1.5}])
         _standin(live_dag, "DELETE", "/_admin/stats")
-        _wait_for_backfills_to_complete(live_dag)
-        made = live_dag.airflow(
-            "backfill",
-            "create",
-            "--dag-id",
-            DAG_ID,
-            "--from-date",
-            intervals[0].isoformat(),
-            "--to-date",
-            newest.isoformat(),
-            "--max-active-runs",
-            "3",
-        )
-        assert made.returncode == 0, made.stdout + made.stderr[-3000:]
-        runs = [r for r in live_dag.runs(run_type=["backfill"]) if parse_ts(r["data_interval_end"]) in intervals]
-        assert sorted(parse_ts(r["data_interval_end"]) for r in runs) == intervals, runs
-        for run in runs:
-            live_dag.wait_for_run(run["dag_run_id"])
+        runs = _backfill(live_dag, intervals, max_active_runs=3)
         stats = _standin(live_dag, "GET", "/_admin/stats")
     finally:
         _standin(live_dag, "DELETE", "/_admin/faults")
