@@ -24,7 +24,7 @@ from bench import report
 from bench.airflow_run import dags_test
 from bench.celery_executor import celery_executor
 from bench.common import ROOT, BenchError, run_subprocess
-from bench.workload import SIZES, isolated_world, reset_card_results
+from bench.workload import SIZES, card_store_writes, isolated_world, reset_card_results
 
 LOGICAL_DATE = "2026-11-26T10:00:00+00:00"
 
@@ -75,12 +75,13 @@ def measure(size_name: str, logs: Path) -> dict:
         with celery_executor(logs) as executor:
             figures["executor"] = executor.describe()
             log("full run: airflow dags test --use-executor adaptive_card_pipeline")
-            first = dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-first.log", executor)
-            figures["airflow_run"] = report.run_figures(first)
+            with card_store_writes() as written:
+                first = dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-first.log", executor)
+            figures["airflow_run"] = report.run_figures(first) | {"store": written}
             log("unchanged rerun of the same interval")
-            figures["rerun"] = report.run_figures(
-                dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-rerun.log", executor)
-            )
+            with card_store_writes() as written:
+                rerun = dags_test("adaptive_card_pipeline", LOGICAL_DATE, logs / "dags-test-rerun.log", executor)
+            figures["rerun"] = report.run_figures(rerun) | {"store": written}
 
             orgs, batches = first.stages["fetch_org"].count, first.stages["run_scenarios"].count
             log(f"Airflow's floor: no-op DAG of the same shape ({orgs} orgs, {batches} batches)")

@@ -171,6 +171,7 @@ def render(f: dict) -> str:
         f" card rows written {stage_output(rerun)['run_scenarios'][1]}; above Airflow's floor"
         f" {rerun['seconds'] - noop['seconds']:.2f} s vs the first run's {air['seconds'] - noop['seconds']:.2f} s"
         f" (it still fetches every org: T2A has no conditional requests)",
+        *_store_lines(air["store"], rerun["store"]),
         "",
         "references, measured in this run:",
         f"  (1) predecessor's per-subscriber pandas loop: {r['predecessor_seconds']:.2f} s for {pred['subscribers']:,}"
@@ -190,6 +191,20 @@ def render(f: dict) -> str:
         *_targets(f, r),
     ]
     return "\n".join(lines)
+
+
+def _store_lines(first: dict, rerun: dict) -> list[str]:
+    def written(store: dict) -> str:
+        return (
+            f"{store['rows_written']:,} card rows, {_mib(store['json_bytes_written'])} of pages+cards JSON,"
+            f" {_mib(store['wal_bytes'])} of WAL"
+        )
+
+    return [
+        f"card store after the run: user_scenario_result {_mib(first['table_bytes'])} on disk (heap, TOAST, indexes)",
+        f"written per run: first {written(first)}; unchanged rerun {written(rerun)}"
+        " (WAL: the whole cluster, Airflow's metadata included)",
+    ]
 
 
 def _check(ok: bool, text: str) -> str:

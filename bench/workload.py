@@ -157,6 +157,25 @@ def reset_card_results() -> None:
 
 
 @contextmanager
+def card_store_writes() -> Iterator[dict]:
+    """What the block's run wrote, filled in when the block ends: the card rows it wrote
+    (`updated_at` inside the block) and their JSON bytes, the WAL the cluster generated
+    meanwhile (bytes PostgreSQL wrote; Airflow's metadata database is in the same cluster, so it
+    is included) and the card table's size on disk afterwards (heap, TOAST and indexes)."""
+    pg = card_store.hook()
+    since, lsn = pg.get_first("SELECT clock_timestamp(), pg_current_wal_lsn()")
+    figures: dict = {}
+    yield figures
+    rows, json_bytes, wal, table = pg.get_first(
+        "SELECT count(*), coalesce(sum(octet_length(pages::text) + octet_length(cards::text)), 0),"
+        " pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn), pg_total_relation_size('user_scenario_result')"
+        " FROM user_scenario_result WHERE updated_at >= %s",
+        parameters=(lsn, since),
+    )
+    figures.update(rows_written=rows, json_bytes_written=int(json_bytes), wal_bytes=int(wal), table_bytes=table)
+
+
+@contextmanager
 def isolated_world(size: Size, logs: Path) -> Iterator[RunningStandin]:
     """Bench databases, Redis db, staging dir, DAGs folder and a stand-in for `size`, set in
     os.environ (so every subprocess inherits them); restores the environment afterwards."""
