@@ -328,6 +328,34 @@ def _dead_letter_scenario(pg, plan: dict, scenario_id: str, users: list[str], er
     return len(users)
 
 
+def _failure(exc: Exception, *users: str) -> str:
+    """A scenario dead letter's error: a card error's own words (they name scenario, page and
+    locale); anything else by its type and message, its traceback in the task log."""
+    if isinstance(exc, CardError):
+        return str(exc)
+    log.error("%d users (%s): %s", len(users), ", ".join(users[:5]), type(exc).__name__, exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run_isolated(
+    scenario: scenarios.Scenario, subs: list[dict], data: dict, context: dict
+) -> tuple[list[scenarios.AudienceResult], dict[str, str]]:
+    """The scenario's audiences for these subscribers, and the error of each subscriber whose
+    computation raises, whatever the exception. One vectorised pass for the whole batch; only
+    when it raises is the batch halved, recursively, until the subscribers that raise on their
+    own are found: a few passes per bad subscriber, and the others keep their cards."""
+    try:
+        return scenarios.run_batch(scenario, subs, data, context), {}
+    except Exception as exc:
+        if len(subs) == 1:
+            return [], {subs[0]["user_id"]: _failure(exc, subs[0]["user_id"])}
+        log.warning("scenario %s raised for %d subscribers together (%r); isolating", scenario.id, len(subs), exc)
+    half = len(subs) // 2
+    first, first_failed = _run_isolated(scenario, subs[:half], data, context)
+    second, second_failed = _run_isolated(scenario, subs[half:], data, context)
+    return first + second, first_failed | second_failed
+
+
 def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> dict:
     """Run every scenario for one batch of subscribers and store their cards in one transaction.
 
@@ -351,7 +379,9 @@ def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> di
     locale_of = {s["user_id"]: s["locale"] for s in subs}
     for scenario_id in scenarios.available_scenarios():
         # The engine serves only subscribers whose scenario list names this scenario (or is NULL).
-        audiences = scenarios.run_batch(scenarios.load_scenario(scenario_id), subs, data, context)
+        audiences, failed = _run_isolated(scenarios.load_scenario(scenario_id), subs, data, context)
+        for user, error in failed.items():
+            dead += _dead_letter_scenario(pg, plan, scenario_id, [user], error)
         stored = (
             {}
             if plan["force_rewrite"]
@@ -368,8 +398,12 @@ def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> di
             for locale in sorted({locale_of[u] for u in audience.user_ids}):
                 to_render = []
                 for user in (u for u in audience.user_ids if locale_of[u] == locale):
-                    personal = audience.personal_pages(user)
-                    pages_json = _object_json(shared_json | _texts(personal))
+                    try:
+                        personal = audience.personal_pages(user)
+                        pages_json = _object_json(shared_json | _texts(personal))
+                    except Exception as exc:  # one subscriber's value must not cost the batch
+                        dead += _dead_letter_scenario(pg, plan, scenario_id, [user], _failure(exc, user))
+                        continue
                     key = _render_key(scenario_id, locale, pages_json, card_context, cfg.erp_base_url)
                     if stored.get(user) == key:
                         skipped += 1
@@ -382,14 +416,15 @@ def run_scenarios(plan: dict, orgs: list[dict], merged: dict, batch: dict) -> di
                 )
                 try:
                     shared_cards = _texts(cards_of(audience.shared_pages))
-                except CardError as exc:
-                    dead += _dead_letter_scenario(pg, plan, scenario_id, [u for u, *_ in to_render], str(exc))
+                except Exception as exc:  # the audience's shared cards: each of its users gets the letter
+                    users = [u for u, *_ in to_render]
+                    dead += _dead_letter_scenario(pg, plan, scenario_id, users, _failure(exc, *users))
                     continue
                 for user, personal, pages_json, key in to_render:
                     try:  # a Back to another page needs its key: only pages without per-user fields have one
                         cards_json = _object_json(shared_cards | _texts(cards_of(personal)))
-                    except CardError as exc:
-                        dead += _dead_letter_scenario(pg, plan, scenario_id, [user], str(exc))
+                    except Exception as exc:
+                        dead += _dead_letter_scenario(pg, plan, scenario_id, [user], _failure(exc, user))
                         continue
                     digest = hashlib.sha256(f"{pages_json}\n{cards_json}".encode()).hexdigest()
                     rows.append(
