@@ -38,20 +38,33 @@ if [ ! -f "$stamp" ]; then
   log "packages installed in $((SECONDS - t0))s"
 fi
 
-# 3. Local secrets, generated once per checkout, never committed.
+# 3. Local secrets, generated once per checkout (each one missing, so a new kind reaches an
+#    old checkout too), never committed.
 mkdir -p "$AIRFLOW_HOME"
-if [ ! -f "$AIRFLOW_HOME/local.env" ]; then
-  log "generating local secrets in $AIRFLOW_HOME/local.env"
-  umask 077
-  "$VENV/bin/python" - > "$AIRFLOW_HOME/local.env" <<'PY'
+(umask 077; "$VENV/bin/python" - "$AIRFLOW_HOME/local.env" <<'PY'
 import secrets
+import sys
+from pathlib import Path
+
 from cryptography.fernet import Fernet
-print(f"AIRFLOW__CORE__FERNET_KEY={Fernet.generate_key().decode()}")
-print(f"AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(64)}")
-print(f"AIRFLOW__API__SECRET_KEY={secrets.token_urlsafe(32)}")
-print(f"T2A_TOKEN={secrets.token_urlsafe(24)}")
+
+path = Path(sys.argv[1])
+have = {line.split("=", 1)[0] for line in path.read_text().splitlines()} if path.exists() else set()
+make = {
+    "AIRFLOW__CORE__FERNET_KEY": lambda: Fernet.generate_key().decode(),
+    "AIRFLOW__API_AUTH__JWT_SECRET": lambda: secrets.token_urlsafe(64),
+    "AIRFLOW__API__SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "T2A_TOKEN": lambda: secrets.token_urlsafe(24),
+    # Flower's basic auth (user:password); scripts/stack.sh never starts Flower without it.
+    "AIRFLOW__CELERY__FLOWER_BASIC_AUTH": lambda: f"flower:{secrets.token_urlsafe(24)}",
+}
+missing = [name for name in make if name not in have]
+if missing:
+    with path.open("a") as env:
+        env.writelines(f"{name}={make[name]()}\n" for name in missing)
+    print(f"[setup] generated {', '.join(missing)} in {path}", file=sys.stderr)
 PY
-fi
+)
 . "$PROJECT_ROOT/scripts/env.sh"   # again, now with the secrets and the venv
 
 # 4. Databases and schemas.
