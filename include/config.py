@@ -79,6 +79,7 @@ class Settings:
     max_workers_adaptive: int
     batch_size: int
     staging_url: str
+    staging_conn_id: str
     erp_base_url: str
     t2a_conn_id: str
     card_store_conn_id: str
@@ -101,6 +102,8 @@ def settings() -> Settings:
         max_workers_adaptive=_int("MAX_WORKERS_ADAPTIVE", 3),
         batch_size=_int("SUBSCRIBER_BATCH_SIZE", 500),
         staging_url=os.environ.get("STAGING_URL") or default_staging,
+        # the connection of an object-store STAGING_URL that names none (s3://conn@bucket/… does)
+        staging_conn_id=os.environ.get("STAGING_CONN_ID") or "aws_default",
         erp_base_url=os.environ.get("ERP_BASE_URL") or "https://erp.example.com",
         t2a_conn_id=os.environ.get("T2A_CONN_ID") or "t2a_api",
         card_store_conn_id=os.environ.get("CARD_STORE_CONN_ID") or "card_store",

@@ -3,8 +3,9 @@
 Each plan attempt of each DAG run gets its own folder ``<STAGING_URL>/runs/<run>/<plan_id>``,
 so a rerun, a cleared run or a concurrent run can never merge another attempt's files
 (the predecessor merged whatever CSVs lay in one folder). ``STAGING_URL`` is any
-ObjectStoragePath URL: ``file:///…`` by default, ``s3://bucket/prefix`` with the Amazon
-provider when workers run on several hosts.
+ObjectStoragePath URL: ``file:///…`` by default, ``s3://bucket/prefix`` (through the Amazon
+provider and the ``aws_default`` connection) when workers run on several hosts; every path
+handed between tasks is its URL string, connection included (``s3://aws_default@bucket/…``).
 
 An organization's extracts (``orgs/<org>/<query>.csv``) are UTF-8 CSV with ``SALES_ORG_CD``
 first, then the contract's headers; null is an empty cell. After a successful fetch they are
@@ -43,7 +44,13 @@ def _safe(run_id: str) -> str:
 
 
 def root() -> ObjectStoragePath:
-    return ObjectStoragePath(settings().staging_url)
+    """``STAGING_URL``; an object-store URL that names no connection of its own
+    (``s3://conn@bucket/…`` does) reads and writes through ``STAGING_CONN_ID`` (aws_default)."""
+    cfg = settings()
+    path = ObjectStoragePath(cfg.staging_url)
+    if path.protocol in ("", "file", "local") or path.conn_id:
+        return path
+    return ObjectStoragePath(cfg.staging_url, conn_id=cfg.staging_conn_id)
 
 
 def run_area(run_id: str, plan_id: str) -> ObjectStoragePath:
@@ -64,7 +71,7 @@ def prune(older_than: timedelta) -> int:
     The last-good extracts are kept: they live outside ``runs/``.
     """
     cutoff = datetime.now(UTC) - older_than
-    runs = root() / "runs"
+    runs = _fresh(root() / "runs")
     removed = 0
     if not runs.exists():
         return 0
@@ -72,7 +79,7 @@ def prune(older_than: timedelta) -> int:
         for attempt in run.iterdir():
             stamp = attempt / OPENED_FILE
             if stamp.exists() and datetime.fromisoformat(json.loads(stamp.read_text())["opened_at"]) < cutoff:
-                attempt.rmdir(recursive=True)
+                _remove(attempt)
                 removed += 1
     log.info("pruned %d staging attempts opened before %s", removed, cutoff.isoformat())
     return removed
@@ -123,10 +130,12 @@ def write_org_extract(area: ObjectStoragePath, org: str, query: str, rows: Itera
 #
 # Layout: last_good/<org>/<version>/<QUERY>.csv, never changed once written, and
 # last_good/<org>/current.json naming the version in force with its meta. A new copy is
-# written to a new version folder, then the pointer is swapped by one rename; so a reader
-# never sees files of two intervals or a half-written CSV. Swaps and reads of one org run
-# under a per-org lock given by the caller (the pipeline uses a PostgreSQL advisory lock,
-# which holds across hosts), and a backfill of an older interval never replaces newer data.
+# written to a new version folder, then the pointer is swapped by one rename (on S3 a
+# server-side copy, which replaces an object atomically); so a reader never sees files of two
+# intervals or a half-written CSV, and a writer that dies mid-copy leaves only an orphan
+# folder, dropped by the next swap. Copies, swaps and reads of one org run under a per-org
+# lock given by the caller (the pipeline uses a PostgreSQL advisory lock, which holds across
+# hosts), and a backfill of an older interval never replaces newer data.
 
 LockFactory = Callable[[str], AbstractContextManager]
 POINTER = "current.json"
@@ -134,7 +143,7 @@ _KEPT_VERSIONS = 2  # the one in force and the one before it
 
 
 def _pointer(org: str) -> dict | None:
-    path = last_good(org) / POINTER
+    path = _fresh(last_good(org)) / POINTER
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -146,16 +155,17 @@ def keep_last_good(area: ObjectStoragePath, org: str, meta: dict, *, lock: LockF
     folder = last_good(org)
     version = f"{datetime.fromisoformat(meta['interval_end']):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     target = folder / version
-    target.mkdir(parents=True, exist_ok=True)
-    for query in ORG_QUERIES:
-        _copy(org_extract(area, org, query), target / f"{query}.csv")
+    # The copy happens under the lock too: a swap drops every version but the two it keeps, so a
+    # version still being written by a concurrent run must not exist outside the lock.
     with lock(org):
         current = _pointer(org)
         if current is not None and datetime.fromisoformat(current["interval_end"]) > datetime.fromisoformat(
             meta["interval_end"]
         ):
-            target.rmdir(recursive=True)
             return False
+        target.mkdir(parents=True, exist_ok=True)
+        for query in ORG_QUERIES:
+            _copy(org_extract(area, org, query), target / f"{query}.csv")
         staged = folder / f"{POINTER}.{uuid.uuid4().hex[:8]}.tmp"
         staged.write_text(json.dumps({**meta, "version": version}, sort_keys=True))
         staged.rename(folder / POINTER)  # the swap: one rename
@@ -164,9 +174,9 @@ def keep_last_good(area: ObjectStoragePath, org: str, meta: dict, *, lock: LockF
 
 
 def _drop_old_versions(folder: ObjectStoragePath, keep: set) -> None:
-    for child in folder.iterdir():
+    for child in _fresh(folder).iterdir():
         if child.is_dir() and child.name not in keep:
-            child.rmdir(recursive=True)
+            _remove(child)
 
 
 def restore_last_good(
@@ -190,6 +200,19 @@ def restore_last_good(
             destination.parent.mkdir(parents=True, exist_ok=True)
             _copy(last_good(org) / meta["version"] / f"{query}.csv", destination)
     return meta
+
+
+def _fresh(path: ObjectStoragePath) -> ObjectStoragePath:
+    """``path`` as the store holds it now: an object store's filesystem caches listings, which
+    another process or thread may have outdated (a local folder caches nothing)."""
+    path.fs.invalidate_cache(path.path)
+    return path
+
+
+def _remove(path: ObjectStoragePath) -> None:
+    """A folder and all it holds; on object storage every object under the prefix (a prefix is
+    no directory object, so ``rmdir``'s directory check can fail on a fresh one)."""
+    path.fs.rm(path.path, recursive=True)
 
 
 def _copy(source: ObjectStoragePath, destination: ObjectStoragePath) -> None:

@@ -37,6 +37,11 @@ export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-$REDIS_URL}"
 export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql+psycopg://$_db_auth@$DB_HOST:$DB_PORT/$AIRFLOW_META_DB}"
 unset _db_auth _db_password_url
 
+# Staging: one place every process of this host reads and writes (workers run in directories
+# of their own: scripts/stack.sh). Workers on several hosts need shared storage: s3://bucket/prefix
+# (docs/deployment.md).
+export STAGING_URL="${STAGING_URL:-file://${TMPDIR:-/tmp}/adaptive_card_pipeline}"
+
 # T2A: the local stand-in unless T2A_API_URL points elsewhere.
 export T2A_API_URL="${T2A_API_URL:-http://127.0.0.1:8765}"
 

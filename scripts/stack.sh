@@ -51,6 +51,12 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
 export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="$STACK_TRIGGER_LOG_PORT"
 export AIRFLOW__CELERY__FLOWER_HOST="${AIRFLOW__CELERY__FLOWER_HOST:-127.0.0.1}"
+# Flower can revoke and rate-limit tasks: never served without its basic auth (setup.sh
+# generates it into local.env; `user:password`, as [celery] flower_basic_auth takes it).
+if [ "$action" = start ] && [ -z "${AIRFLOW__CELERY__FLOWER_BASIC_AUTH:-}" ]; then
+  echo "[stack] AIRFLOW__CELERY__FLOWER_BASIC_AUTH is not set: Flower is never served without authentication" >&2
+  exit 2
+fi
 
 API="http://127.0.0.1:$STACK_API_PORT"
 t2a_where="$(python -c '
@@ -108,7 +114,7 @@ launch() {  # launch COMPONENT [VAR=value ...]: own session/process group, pid f
   # Processes of this stack also carry the marker ADAPTIVE_CARD_STACK (this script's own
   # children do not): `stop` finds any that left its session, unless it rewrote its environ.
   # shellcheck disable=SC2046
-  env ADAPTIVE_CARD_STACK="$AIRFLOW_HOME" "$@" setsid bash -c 'echo $$ > "$0"; exec "$@"' "$(pidfile "$name")" $(command_of "$name") \
+  env ADAPTIVE_CARD_STACK="$AIRFLOW_HOME" "$@" setsid bash -c 'echo $$ > "$0"; cd "${STACK_WORKDIR:-.}"; exec "$@"' "$(pidfile "$name")" $(command_of "$name") \
     >"$out" 2>&1 </dev/null &
   for _ in $(seq 50); do [ -s "$(pidfile "$name")" ] && break; sleep 0.1; done
   log "started $name (pid $(cat "$(pidfile "$name")"), log $out)"
@@ -200,8 +206,14 @@ start_all() {
   launch api-server; started+=(api-server)
   wait_until "the api-server's execution API" "$deadline" http_ok "$API/execution/health"
   for name in scheduler dag-processor triggerer flower; do launch "$name"; started+=("$name"); done
-  launch worker-sales AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$STACK_SALES_LOG_PORT"; started+=(worker-sales)
-  launch worker-adaptive AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$STACK_ADAPTIVE_LOG_PORT"; started+=(worker-adaptive)
+  # Each worker in a working and temporary directory of its own, as on a host of its own: what
+  # tasks hand each other goes through STAGING_URL, never through a worker's local files.
+  local worker
+  for worker in worker-sales worker-adaptive; do mkdir -p "$AIRFLOW_HOME/work/$worker"; done
+  launch worker-sales AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$STACK_SALES_LOG_PORT" \
+    STACK_WORKDIR="$AIRFLOW_HOME/work/worker-sales" TMPDIR="$AIRFLOW_HOME/work/worker-sales"; started+=(worker-sales)
+  launch worker-adaptive AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$STACK_ADAPTIVE_LOG_PORT" \
+    STACK_WORKDIR="$AIRFLOW_HOME/work/worker-adaptive" TMPDIR="$AIRFLOW_HOME/work/worker-adaptive"; started+=(worker-adaptive)
 
   wait_until "scheduler, dag-processor and triggerer heartbeats" "$deadline" jobs_healthy_since "$t0"
   wait_until "both Celery workers to answer a ping" "$deadline" celery_ping "$deadline"
@@ -209,7 +221,7 @@ start_all() {
   log "healthy in $(( $(date +%s) - t0 ))s"
   cat <<EOF
 Airflow UI:  $API/  (user admin; password: the "admin" entry of $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE)
-Flower:      http://127.0.0.1:$STACK_FLOWER_PORT/
+Flower:      http://$AIRFLOW__CELERY__FLOWER_HOST:$STACK_FLOWER_PORT/  (user ${AIRFLOW__CELERY__FLOWER_BASIC_AUTH%%:*}; password: AIRFLOW__CELERY__FLOWER_BASIC_AUTH in $AIRFLOW_HOME/local.env)
 T2A:         $T2A_API_URL ($([ "$STANDIN" = 1 ] && echo stand-in || echo "external; no stand-in started"))
 Workers:     sales@$HOST (queues default,sales_org; concurrency $MAX_WORKERS_SALES), adaptive@$HOST (adaptive_card; $MAX_WORKERS_ADAPTIVE)
 Logs:        $LOGS/   Stop: scripts/stack.sh stop

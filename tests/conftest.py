@@ -224,6 +224,17 @@ def t2a_server(t2a_token):
         yield server
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible server (moto) for the session, wired as connection aws_default."""
+    from tests.support import ARTIFACTS
+    from tests.support.s3_server import aws_connection, moto_server
+
+    with moto_server(ARTIFACTS / f"moto-{os.getpid()}.log") as endpoint:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(endpoint)
+        yield endpoint
+
+
 SESSION_STARTED = time.time()
 BENCH_TABLE = Path(__file__).resolve().parents[1] / "artifacts" / "bench-small.txt"
 

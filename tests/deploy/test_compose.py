@@ -230,13 +230,15 @@ def _required_settings() -> set[str]:
     """What Airflow components read: the settings the local scripts export, the connections."""
     env_sh, setup_sh, stack_sh = _text("scripts/env.sh"), _text("scripts/setup.sh"), _text("scripts/stack.sh")
     exported = set(re.findall(r"^export (AIRFLOW\w*|PYTHONPATH)=", env_sh + stack_sh, re.M))
-    secrets = set(re.findall(r'print\(f"(AIRFLOW__\w+)=', setup_sh))
+    secrets = set(re.findall(r'^\s+"(AIRFLOW__\w+)": lambda', setup_sh, re.M))
     assert secrets, "scripts/setup.sh: found no generated AIRFLOW__* secrets to check"
     # Local-only knobs: ports of parallel stacks on one host (containers each have their own).
     local_only = {
         "AIRFLOW__API__PORT",
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
         "AIRFLOW__CELERY__FLOWER_HOST",
+        # Flower's own, set on the flower service only (test_flower_is_optional_and_never_served_...)
+        "AIRFLOW__CELERY__FLOWER_BASIC_AUTH",
         "AIRFLOW_HOME",
     }
     return (exported | secrets | set(connections_from_env({})) | set(_config_env_defaults())) - local_only

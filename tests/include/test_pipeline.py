@@ -1,5 +1,6 @@
 """The DAG's task bodies (include/pipeline.py) called directly, in the DAG's order, against the
-real card store, the T2A stand-in over HTTP, a run-scoped staging area under tmp_path and the
+real card store, the T2A stand-in over HTTP, a run-scoped staging area under tmp_path (or in an
+S3 bucket on moto's server, where a test says ``staging_kind`` "s3") and the
 test Redis database — what each step returns and what it leaves behind."""
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from include import change_events, merge, pipeline
+from include import change_events, merge, pipeline, scenarios, staging
 from include.t2a_client import reporting_period
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset, preset
 from t2a_standin.server import serve_in_thread
+from tests.support import fault_table
 from tests.support.daily_brief_reference import reference_pages
+from tests.support.s3_server import new_bucket
 from tests.support.t2a_reader import t2a_inputs
 
 T1 = datetime(2026, 11, 26, 10, tzinfo=UTC)
@@ -28,14 +31,23 @@ DETAIL_PAGE = re.compile(r"(account_detail|product_group_detail|model_detail)_[1
 
 
 @pytest.fixture
-def world(pg, redis_db, t2a_server, tmp_path, monkeypatch):
+def staging_kind():
+    """Where `world` stages: "file" (tmp_path); a test parametrizes it to "s3" as well."""
+    return "file"
+
+
+@pytest.fixture
+def world(request, staging_kind, pg, redis_db, t2a_server, tmp_path, monkeypatch):
     """Seeded subscribers, an empty staging area and an empty change stream."""
-    monkeypatch.setenv("STAGING_URL", tmp_path.as_uri())
+    if staging_kind == "s3":
+        monkeypatch.setenv("STAGING_URL", f"s3://{new_bucket(request.getfixturevalue('s3_endpoint'))}/staging")
+    else:
+        monkeypatch.setenv("STAGING_URL", tmp_path.as_uri())
     redis_db.delete(change_events.STREAM)
     dataset = Dataset(preset("small"))
     seed.seed(pg, dataset, SUBSCRIBERS)
     orgs = pg.get_records("SELECT DISTINCT sales_org_cd FROM card_subscriber ORDER BY 1")
-    return SimpleNamespace(pg=pg, redis=redis_db, dataset=dataset, orgs=[o[0] for o in orgs], staging=tmp_path)
+    return SimpleNamespace(pg=pg, redis=redis_db, dataset=dataset, orgs=[o[0] for o in orgs], staging=staging.root())
 
 
 def run_all(run_id: str, interval_end: datetime = T1, params: dict | None = None) -> SimpleNamespace:
@@ -75,7 +87,7 @@ def test_every_task_in_order_serves_every_subscriber(world):
         "force_rewrite": False,
     }
     area = ObjectStoragePath(plan["area"])
-    assert area.path.startswith(str(world.staging)) and plan["plan_id"] in plan["area"]
+    assert area.path.startswith(world.staging.path) and plan["plan_id"] in plan["area"]
     candidates = json.loads((area / pipeline.CANDIDATES_FILE).read_text())
     assert [c["user_id"] for c in candidates] == [f"u{n:05d}" for n in range(1, SUBSCRIBERS + 1)]
     assert pg.get_first("SELECT status FROM pipeline_run WHERE run_id = 'run-1'")[0] == "running"
@@ -259,8 +271,80 @@ def test_unservable_subscribers_become_dead_letters_and_the_run_partial(world):
     assert run_row(pg, "run-1")["status"] == "partial"
 
 
+def test_any_exception_for_one_subscriber_is_their_dead_letter_and_the_batch_stores_the_others(world, monkeypatch):
+    """Faults injected where no data we can make would raise (the engine, the renderer), with
+    exceptions that are not card errors: each costs only its own subscriber."""
+    pg = world.pg
+    # 'twin' has u00003's inputs (one audience with it); its computation raises
+    pg.run(
+        "INSERT INTO card_subscriber (user_id, display_name, locale, sales_org_cd, accounts, product_groups,"
+        " scenarios, active) SELECT 'twin', 'Twin', locale, sales_org_cd, accounts, product_groups, scenarios, active"
+        " FROM card_subscriber WHERE user_id = 'u00003'"
+    )
+    pg.run("UPDATE card_subscriber SET display_name = 'Crashes the renderer' WHERE user_id = 'u00011'")
+    engine = scenarios.run_batch
+    renderer = pipeline.render_cards
+
+    def run_batch(scn, subs, data, context):
+        if any(s["user_id"] == "twin" for s in subs):
+            raise KeyError("GSCM Account")
+        return engine(scn, subs, data, context)
+
+    def render_cards(scenario_id, pages, locale, **kwargs):
+        if any(page.get("display_name") == "Crashes the renderer" for page in pages.values() if isinstance(page, dict)):
+            raise RecursionError("maximum recursion depth exceeded")
+        return renderer(scenario_id, pages, locale, **kwargs)
+
+    monkeypatch.setattr(scenarios, "run_batch", run_batch)
+    monkeypatch.setattr(pipeline, "render_cards", render_cards)
+    run = run_all("run-1", params={"batch_size": 50})  # one batch holds all 21
+
+    assert [(r["subscribers"], r["dead_letters"], r["written"]) for r in run.results] == [
+        (SUBSCRIBERS + 1, 2, SUBSCRIBERS - 1)
+    ]
+    letters = pg.get_records(
+        "SELECT stage, item_key, error, payload->>'user_id' FROM pipeline_dead_letter WHERE run_id = 'run-1' ORDER BY 2"
+    )
+    assert letters == [
+        ("scenario", "twin:daily_brief", "KeyError: 'GSCM Account'", "twin"),
+        ("scenario", "u00011:daily_brief", "RecursionError: maximum recursion depth exceeded", "u00011"),
+    ]
+    assert (run.summary["status"], run.summary["subscribers_served"], run.summary["dead_letters"]) == (
+        "partial",
+        SUBSCRIBERS - 1,
+        2,
+    )
+    # the others, u00003 (twin's audience) too, hold exactly the contract's pages
+    data, contexts = t2a_inputs(T1.isoformat())
+    stored = pg.get_records(
+        "SELECT s.user_id, s.sales_org_cd, s.accounts, s.product_groups, s.display_name, r.pages"
+        " FROM card_subscriber s JOIN user_scenario_result r USING (user_id)"
+    )
+    assert sorted(row[0] for row in stored) == sorted({f"u{n:05d}" for n in range(1, SUBSCRIBERS + 1)} - {"u00011"})
+    inexact = [
+        user_id
+        for user_id, org, accounts, groups, name, pages in stored
+        if pages
+        != reference_pages(
+            {"sales_org_cd": org, "accounts": accounts, "product_groups": groups, "display_name": name},
+            data,
+            contexts[org],
+        )
+    ]
+    fault_table.record(
+        "one subscriber's computation (KeyError) or card rendering (RecursionError) raises",
+        "that subscriber's `scenario` dead letter (type: message); the batch stores everyone else, exactly",
+        f"{len(letters)} dead letters {[key for _, key, *_ in letters]}; {len(stored)} of {SUBSCRIBERS - 1} others"
+        f" stored, {len(inexact)} differing from the reference; run {run.summary['status']}",
+        not inexact,
+    )
+    assert inexact == []
+
+
+@pytest.mark.parametrize("staging_kind", ["file", "s3"])
 def test_a_failed_fetch_is_dead_lettered_and_falls_back_to_the_last_good_data(world, t2a_token, monkeypatch):
     first = run_all("run-1")
+    assert first.plan["area"].startswith(str(world.staging))  # s3://aws_default@bucket/… on S3
     assert first.summary["status"] == "success"
     fallback_org, failed_org = world.orgs[0], world.orgs[1]
     # the failed org has no last good data (as if it never had a good fetch)

@@ -1,5 +1,7 @@
 """The staging area: one folder per plan attempt, pruned after the retention time, and the
-last good copies swapped atomically under a per-org lock (a real PostgreSQL advisory lock)."""
+last good copies swapped atomically under a per-org lock (a real PostgreSQL advisory lock) —
+on a local folder and on S3 (moto's server over HTTP, through the Amazon provider and the
+aws_default connection, as workers on several hosts use it)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,27 @@ import time
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import ObjectStoragePath
+import pytest
 
 from include import card_store, merge, staging
 from tests.include.test_merge import sales_total_row, write_all
+from tests.support.s3_server import new_bucket
 
 
-def test_attempts_are_separate_and_old_ones_are_pruned(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAGING_URL", tmp_path.as_uri())
+@pytest.fixture(params=["file", "s3"])
+def root(request, tmp_path, monkeypatch):
+    """STAGING_URL set to a fresh local folder or a fresh S3 bucket; returns staging.root()."""
+    if request.param == "file":
+        url = tmp_path.as_uri()
+    else:
+        url = f"s3://{new_bucket(request.getfixturevalue('s3_endpoint'))}/staging"
+    monkeypatch.setenv("STAGING_URL", url)
+    path = staging.root()
+    assert path.protocol == request.param and (path.conn_id == "aws_default") == (request.param == "s3")
+    return path
+
+
+def test_attempts_are_separate_and_old_ones_are_pruned(root):
     run_id = "scheduled__2026-11-26T10:00:00+00:00"
     first, second = staging.open_area(run_id, "planA"), staging.open_area(run_id, "planB")
     assert first != second and first.parent == second.parent
@@ -24,7 +39,7 @@ def test_attempts_are_separate_and_old_ones_are_pruned(tmp_path, monkeypatch):
     old = staging.open_area("manual__old", "planC")
     stamp = old / staging.OPENED_FILE
     stamp.write_text(json.dumps({"opened_at": (datetime.now(UTC) - timedelta(days=3)).isoformat()}))
-    (staging.last_good("5503") / staging.POINTER).parent.mkdir(parents=True)
+    (staging.last_good("5503") / staging.POINTER).parent.mkdir(parents=True, exist_ok=True)
     (staging.last_good("5503") / staging.POINTER).write_text("{}")
 
     assert staging.prune(timedelta(hours=48)) == 1
@@ -36,9 +51,7 @@ def _unlocked(org: str):
     return nullcontext()
 
 
-def test_last_good_extracts_serve_a_young_enough_fallback(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAGING_URL", tmp_path.as_uri())
-    root = ObjectStoragePath(tmp_path.as_uri())
+def test_last_good_extracts_serve_a_young_enough_fallback(root):
     fresh, later, old = root / "runs" / "a", root / "runs" / "b", root / "runs" / "c"
 
     def keep(area, interval_end):
@@ -69,11 +82,9 @@ def test_last_good_extracts_serve_a_young_enough_fallback(tmp_path, monkeypatch)
     assert len([p for p in staging.last_good("5503").iterdir() if p.is_dir()]) == 2
 
 
-def test_concurrent_swaps_and_reads_never_mix_intervals(tmp_path, monkeypatch, card_store_db):
+def test_concurrent_swaps_and_reads_never_mix_intervals(root, card_store_db):
     """Writers of many intervals and readers at once, under the pipeline's advisory lock:
     every restore holds the three files of exactly one interval, and the newest one wins."""
-    monkeypatch.setenv("STAGING_URL", tmp_path.as_uri())
-    root = ObjectStoragePath(tmp_path.as_uri())
 
     def lock(org):
         return card_store.advisory_lock(card_store.hook(), f"last_good:{org}")
@@ -88,10 +99,23 @@ def test_concurrent_swaps_and_reads_never_mix_intervals(tmp_path, monkeypatch, c
             path.write_text(path.read_text() + f"# T{hour:02d}\n")
     problems: list[str] = []
 
+    def reported(work):
+        """A thread's exception is a problem of the test, not a warning lost in a thread."""
+
+        def run(arg):
+            try:
+                work(arg)
+            except Exception as exc:
+                problems.append(f"{work.__name__}({arg}): {type(exc).__name__}: {exc}")
+
+        return run
+
+    @reported
     def writer(hour):
         meta = {"interval_end": f"2026-11-26T{hour:02d}:00:00+00:00", "period": "2026.11"}
         staging.keep_last_good(root / "runs" / f"h{hour}", "5503", meta, lock=lock)
 
+    @reported
     def reader(n):
         area = root / "readers" / str(n)
         for _ in range(5):

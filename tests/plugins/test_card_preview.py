@@ -22,7 +22,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from include.cards import TEMPLATES_ROOT, render_cards
 from include.config import DAG_ID
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
-from tests.support import CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ROOT, wait_until_healthy
 from tests.support.daily_brief_reference import reference_pages
 from tests.support.t2a_reader import t2a_inputs
 
@@ -213,16 +212,7 @@ def api_server(card_store_db, tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"api-server exited {proc.returncode}; see {log.name}"
-            try:
-                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"api-server not healthy after 90 s; see {log.name}"
-            time.sleep(0.5)
+        wait_until_healthy(proc, f"{url}/api/v2/monitor/health", 90, f"api-server (log {log.name})")
         yield url
     finally:
         os.killpg(proc.pid, 15)

@@ -1,7 +1,11 @@
 """What several test modules share: the project's paths, running the DAG, the fault table and
 the independent daily_brief reference."""
 
+import subprocess
+import time
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -17,3 +21,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def wait_until_healthy(process: subprocess.Popen, url: str, timeout: float, what: str) -> None:
+    """Poll ``url`` until it answers 200; fail at once when ``process`` (the server) exits, and
+    after ``timeout`` seconds. ``what`` names the server and where its log is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"{what} exited {process.returncode}"
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"{what} not answering at {url} after {timeout:.0f} s"
+        time.sleep(0.2)
