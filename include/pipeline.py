@@ -347,6 +347,8 @@ def _run_isolated(
     try:
         return scenarios.run_batch(scenario, subs, data, context), {}
     except Exception as exc:
+        if not subs:  # nobody to blame: the scenario fails as such
+            raise
         if len(subs) == 1:
             return [], {subs[0]["user_id"]: _failure(exc, subs[0]["user_id"])}
         log.warning("scenario %s raised for %d subscribers together (%r); isolating", scenario.id, len(subs), exc)
