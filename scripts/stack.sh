@@ -208,12 +208,12 @@ start_all() {
   for name in scheduler dag-processor triggerer flower; do launch "$name"; started+=("$name"); done
   # Each worker in a working and temporary directory of its own, as on a host of its own: what
   # tasks hand each other goes through STAGING_URL, never through a worker's local files.
-  local worker
-  for worker in worker-sales worker-adaptive; do mkdir -p "$AIRFLOW_HOME/work/$worker"; done
-  launch worker-sales AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$STACK_SALES_LOG_PORT" \
-    STACK_WORKDIR="$AIRFLOW_HOME/work/worker-sales" TMPDIR="$AIRFLOW_HOME/work/worker-sales"; started+=(worker-sales)
-  launch worker-adaptive AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$STACK_ADAPTIVE_LOG_PORT" \
-    STACK_WORKDIR="$AIRFLOW_HOME/work/worker-adaptive" TMPDIR="$AIRFLOW_HOME/work/worker-adaptive"; started+=(worker-adaptive)
+  local worker work
+  for worker in "worker-sales:$STACK_SALES_LOG_PORT" "worker-adaptive:$STACK_ADAPTIVE_LOG_PORT"; do
+    work="$AIRFLOW_HOME/work/${worker%%:*}"; mkdir -p "$work"
+    launch "${worker%%:*}" AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${worker##*:}" STACK_WORKDIR="$work" TMPDIR="$work"
+    started+=("${worker%%:*}")
+  done
 
   wait_until "scheduler, dag-processor and triggerer heartbeats" "$deadline" jobs_healthy_since "$t0"
   wait_until "both Celery workers to answer a ping" "$deadline" celery_ping "$deadline"

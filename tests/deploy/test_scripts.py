@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,17 +24,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 SCRIPTS = ROOT / "scripts"
 # Variables of the session (test.sh's env.sh, fixtures) that would point the scripts elsewhere.
 FOREIGN = ("AIRFLOW", "DB_", "PG", "T2A_", "REDIS_", "DEMO_", "STAGING_", "STACK_")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _clean_env(**settings: str) -> dict[str, str]:
@@ -63,7 +56,7 @@ def password_postgres() -> Iterator[tuple[int, str]]:
     (folder / "pw").write_text(password + "\n")
     if as_postgres:
         shutil.chown(folder / "pw", "postgres")
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     initdb = [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256", "--no-sync"]
     subprocess.run([*as_postgres, *initdb, f"--pwfile={folder / 'pw'}", "-E", "UTF8"], check=True, capture_output=True)
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -83,7 +76,7 @@ def password_postgres() -> Iterator[tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def private_redis() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -140,7 +133,7 @@ def test_demo_runs_on_a_postgresql_that_requires_a_password(password_postgres, p
         DB_PORT=str(port),
         DB_PASSWORD=password,
         REDIS_URL=private_redis,
-        T2A_API_URL=f"http://127.0.0.1:{_free_port()}",
+        T2A_API_URL=f"http://127.0.0.1:{free_port()}",
         STAGING_URL=(tmp_path / "staging").as_uri(),
         DEMO_DATE="2026-11-26T10:00:00+00:00",
         DEMO_SUBSCRIBERS="50",

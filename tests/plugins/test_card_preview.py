@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from datetime import datetime
@@ -34,7 +33,7 @@ from include.cards import TEMPLATES_ROOT, render_cards
 from include.config import DAG_ID
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
-from tests.support import CHROMIUM, CHROMIUM_ARGS, ROOT, wait_until_healthy
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, wait_until_healthy
 from tests.support.daily_brief_reference import reference_pages
 from tests.support.t2a_reader import t2a_inputs
 
@@ -49,12 +48,6 @@ NAV_USER = "u_nav"
 NAV_LOCALE = "en-US"
 NAV_ERP = f"{ERP}/brief/accounts/A100"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _open_page(title: str, page_id: str, key: str | None = None) -> dict:
@@ -187,7 +180,7 @@ def stored_cards(card_store_db, t2a_server):
 @pytest.fixture(scope="module")
 def api_server(card_store_db, tmp_path_factory):
     """`airflow api-server` on a free port with this project's plugins folder; yields its URL."""
-    port = _free_port()
+    port = free_port()
     home = tmp_path_factory.mktemp("api-home")
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps(dict.fromkeys(("admin", "viewer", "nobody"), PASSWORD)))

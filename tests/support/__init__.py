@@ -1,6 +1,7 @@
 """What several test modules share: the project's paths, running the DAG, the fault table and
 the independent daily_brief reference."""
 
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until_healthy(process: subprocess.Popen, url: str, timeout: float, what: str) -> None:

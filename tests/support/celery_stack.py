@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -24,7 +23,7 @@ import requests
 
 from include import card_store
 from include.config import DAG_ID
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 if TYPE_CHECKING:
     from tests.conftest import RedisDb
@@ -41,12 +40,6 @@ EXECUTED = re.compile(
     r"Executing workload in Celery: .*log_path='dag_id=[^/]+/run_id=([^/]+)/"
     r"task_id=([^/]+)/(?:map_index=(\d+)/)?attempt=\d+\.log'"
 )  # no map_index: unmapped
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _admin() -> psycopg.Connection:
@@ -114,6 +107,23 @@ class Stack:
     def _admin_password(self) -> str:
         passwords = json.loads(Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text())
         return passwords["admin"]
+
+    def local_env(self) -> dict[str, str]:
+        """The secrets scripts/setup.sh generated for this stack's AIRFLOW_HOME (T2A token,
+        Flower's basic auth, …)."""
+        return dict(line.split("=", 1) for line in (self.home / "local.env").read_text().splitlines())
+
+    def standin(self, method: str, path: str, body=None) -> dict:
+        """The stack's T2A stand-in admin API (its token is the stack's generated local secret)."""
+        response = requests.request(
+            method,
+            self.env["T2A_API_URL"] + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.local_env()['T2A_TOKEN']}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         response = self.http.request(method, f"{self.api}/api/v2{path}", timeout=30, **kwargs)
@@ -229,12 +239,12 @@ def running_stack(
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_key_prefix,
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the schedule test unpauses it
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
-            "STACK_API_PORT": str(_free_port()),
-            "STACK_FLOWER_PORT": str(_free_port()),
-            "STACK_SALES_LOG_PORT": str(_free_port()),
-            "STACK_ADAPTIVE_LOG_PORT": str(_free_port()),
-            "STACK_TRIGGER_LOG_PORT": str(_free_port()),
-            "T2A_API_URL": f"http://127.0.0.1:{_free_port()}",
+            "STACK_API_PORT": str(free_port()),
+            "STACK_FLOWER_PORT": str(free_port()),
+            "STACK_SALES_LOG_PORT": str(free_port()),
+            "STACK_ADAPTIVE_LOG_PORT": str(free_port()),
+            "STACK_TRIGGER_LOG_PORT": str(free_port()),
+            "T2A_API_URL": f"http://127.0.0.1:{free_port()}",
             "STAGING_URL": tmp_path_factory.mktemp("stack-staging").as_uri(),
             "SUBSCRIBER_BATCH_SIZE": str(BATCH_SIZE),
             "T2A_BACKOFF_BASE": "0.05",

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.support import wait_until_healthy
+from tests.support import free_port, wait_until_healthy
 
 REGION = "us-east-1"
 # moto accepts any credentials; these only have to be present and consistent
@@ -25,9 +24,7 @@ ACCESS_KEY, SECRET_KEY = "acp-test-key", "acp-test-secret"
 @contextmanager
 def moto_server(log: Path) -> Iterator[str]:
     """Yields the endpoint URL; the server is stopped afterwards, its log kept in ``log``."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:

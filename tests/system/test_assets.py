@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from include.config import CARD_STORE_ASSET_NAME, CARD_STORE_ASSET_URI, DAG_ID, 
 from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from tests.conftest import CARD_TABLES, DB_HOST, DB_PORT, DB_USER
-from tests.support import ARTIFACTS, ROOT
+from tests.support import ARTIFACTS, ROOT, free_port
 from tests.support.dag_runs import command, dags_test, environment, pipeline_run, save_log
 
 SUBSCRIBERS = 40
@@ -43,12 +42,6 @@ CONSUMER_FILE = ROOT / "tests" / "dags" / "downstream" / "cards_consumer.py"
 CONSUMER = "cards_consumer"
 CONSUMER_TASK = "read_card_counts"
 CONSUMER_TIMEOUT = 120  # seconds from an event to the end of the consumer's run on it
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _admin() -> psycopg.Connection:
@@ -69,7 +62,7 @@ def world(card_store_db, redis_db, t2a_server, tmp_path_factory):
     (dags / CONSUMER_FILE.name).symlink_to(CONSUMER_FILE)
     password = os.environ.get("DB_PASSWORD")
     auth = DB_USER + (f":{password}" if password else "")
-    api_port = _free_port()
+    api_port = free_port()
     env = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{auth}@{DB_HOST}:{DB_PORT}/{meta}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -324,7 +317,7 @@ def test_a_failed_run_records_no_event(fresh_cards):
     world = fresh_cards
     # T2A unreachable and no retries: resolve_orgs fails the run, finalize records it and raises.
     t2a_down = json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": _free_port(), "schema": "http", "password": "unused"}
+        {"conn_type": "http", "host": "127.0.0.1", "port": free_port(), "schema": "http", "password": "unused"}
     )
     proc = subprocess.run(
         command(T_FAILED),

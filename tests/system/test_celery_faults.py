@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 import psutil
 import psycopg
 import pytest
-import requests
 
 from include import card_store
 from include.config import DAG_ID
@@ -405,17 +404,6 @@ def test_postgres_restarted_mid_batch_is_retried_to_a_clean_result(live_dag, sub
     assert_card_store(run_id, logical, set(subscribers))
 
 
-def _standin(stack: Stack, method: str, path: str, body=None) -> dict:
-    """The stack's T2A stand-in admin API (its token is the stack's generated local secret)."""
-    secrets = (stack.home / "local.env").read_text().splitlines()
-    token = next(line.split("=", 1)[1] for line in secrets if line.startswith("T2A_TOKEN="))
-    response = requests.request(
-        method, stack.env["T2A_API_URL"] + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
-    response.raise_for_status()
-    return response.json()
-
-
 def test_rest_replay_of_a_fetch_dead_letter_resolves_it(live_dag, subscribers, clean_cards, monkeypatch, capsys):
     """A run with one org failing for good leaves a `fetch` dead letter; with the fault cleared,
     `acp dead-letters replay <id>` with AIRFLOW_API_URL set starts the replay through the REST
@@ -423,12 +411,12 @@ def test_rest_replay_of_a_fetch_dead_letter_resolves_it(live_dag, subscribers, c
     stack, pg = live_dag, card_store.hook()
     run_id, logical = "replaysource__celeryfaults", datetime(2026, 11, 26, 14, tzinfo=UTC)
     x = sorted(set(subscribers.values()))[1]
-    _standin(stack, "POST", "/_admin/faults", [{"org": x, "query": "SALES_ORG", "kind": "status", "status": 503}])
+    stack.standin("POST", "/_admin/faults", [{"org": x, "query": "SALES_ORG", "kind": "status", "status": 503}])
     try:
         _trigger(stack, run_id, logical)
         stack.wait_for_run(run_id)
     finally:
-        _standin(stack, "DELETE", "/_admin/faults")
+        stack.standin("DELETE", "/_admin/faults")
     source = _run_row(run_id)
     letters = pg.get_records(
         "SELECT id, item_key FROM pipeline_dead_letter WHERE run_id = %s AND resolved_at IS NULL", parameters=(run_id,)

@@ -12,7 +12,6 @@ So each test runs alone or in any order.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from datetime import datetime, timedelta
@@ -31,7 +30,7 @@ from t2a_standin import seed
 from t2a_standin.data import DataConfig, Dataset
 from t2a_standin.server import serve_in_thread
 from tests.conftest import CARD_TABLES, DB_HOST, DB_PORT, DB_USER
-from tests.support import fault_table
+from tests.support import fault_table, free_port
 from tests.support.dag_runs import (
     ARTIFACTS,
     ROOT,
@@ -423,12 +422,6 @@ def test_card_over_the_size_limit_is_dead_lettered_and_never_stored(world):
     assert holds, observed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
@@ -458,7 +451,7 @@ def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
 
 def test_redis_down_during_publish_loses_no_event(world, tmp_path):
     set_faults(world, [])
-    port = _free_port()
+    port = free_port()
     conn = json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": port})
     server = _start_redis(port, tmp_path)
     server.terminate()

@@ -62,7 +62,7 @@ def test_a_scheduled_run_with_workers_sharing_only_s3_is_exact(
     assert_card_store(run_id, interval_end, set(subscribers), first_scheduled_run["card_store"])
 
     # every page, read from the stand-in through the tests' own T2A reader
-    secrets = dict(line.split("=", 1) for line in (stack.home / "local.env").read_text().splitlines())
+    secrets = stack.local_env()
     host, port = stack.env["T2A_API_URL"].removeprefix("http://").split(":")
     monkeypatch.setenv(
         "AIRFLOW_CONN_T2A_API",
